@@ -1,0 +1,1 @@
+"""Generator: messages.proto + a function manifest -> typed Python and module.yaml."""
