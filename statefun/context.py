@@ -1,0 +1,118 @@
+"""The ``Context`` a function receives, and the concrete context shared by one invocation batch."""
+
+from __future__ import annotations
+
+import abc
+import typing
+from datetime import timedelta
+
+from statefun.core import SdkAddress, validate_typename
+from statefun.messages import EgressMessage, Message
+from statefun.storage import AddressScopedStorage
+
+__all__ = ["Context", "BatchContext", "DelayedMessage"]
+
+
+class Context(abc.ABC):
+    """What a function can see and do while handling a message."""
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def address(self) -> SdkAddress:
+        """The address of the function instance being invoked."""
+
+    @property
+    @abc.abstractmethod
+    def storage(self) -> AddressScopedStorage:
+        """The instance's declared states, as attributes."""
+
+    @property
+    @abc.abstractmethod
+    def caller(self) -> SdkAddress | None:
+        """The function that sent the current message, ``None`` if it came from an ingress."""
+
+    def send(self, message: Message) -> None:
+        """Send ``message`` to the function it is addressed to."""
+
+    def send_after(
+        self, duration: timedelta, message: Message, cancellation_token: str = ""
+    ) -> None:
+        """Send ``message`` after ``duration``; a non-empty token allows cancelling it."""
+
+    def cancel_delayed_message(self, cancellation_token: str) -> None:
+        """Cancel a delayed message sent with ``cancellation_token``."""
+
+    def send_egress(self, message: EgressMessage) -> None:
+        """Send ``message`` to the egress it is addressed to."""
+
+
+class DelayedMessage(typing.NamedTuple):
+    """A delayed send (``message`` set) or a cancellation (``message`` is ``None``)."""
+
+    is_cancellation: bool
+    duration: int
+    message: Message | None
+    cancellation_token: str | None
+
+
+class BatchContext(Context):
+    """The context shared by every invocation of one batch; collects what the function does."""
+
+    __slots__ = ("_address", "_storage", "_caller", "messages", "delayed_messages", "egresses")
+
+    def __init__(self, address: SdkAddress, storage: AddressScopedStorage) -> None:
+        self._address = address
+        self._storage = storage
+        self._caller: SdkAddress | None = None
+        self.messages: list[Message] = []
+        self.delayed_messages: list[DelayedMessage] = []
+        self.egresses: list[EgressMessage] = []
+
+    @property
+    def address(self) -> SdkAddress:
+        return self._address
+
+    @property
+    def storage(self) -> AddressScopedStorage:
+        return self._storage
+
+    @property
+    def caller(self) -> SdkAddress | None:
+        return self._caller
+
+    def send(self, message: Message) -> None:
+        if not isinstance(message, Message):
+            raise TypeError(f"send() expects a Message, got {type(message).__name__}")
+        validate_typename(message.target_typename, "the target typename of a sent message")
+        self.messages.append(message)
+
+    def send_after(
+        self, duration: timedelta, message: Message, cancellation_token: str | None = ""
+    ) -> None:
+        if not isinstance(message, Message):
+            raise TypeError(f"send_after() expects a Message, got {type(message).__name__}")
+        if not isinstance(duration, timedelta):
+            raise TypeError(
+                f"send_after() expects a timedelta duration, got {type(duration).__name__}"
+            )
+        validate_typename(message.target_typename, "the target typename of a delayed message")
+        milliseconds = int(duration.total_seconds() * 1000.0)
+        self.delayed_messages.append(
+            DelayedMessage(False, milliseconds, message, cancellation_token)
+        )
+
+    def cancel_delayed_message(self, cancellation_token: str) -> None:
+        if not cancellation_token or not isinstance(cancellation_token, str):
+            raise ValueError(
+                "cancel_delayed_message() needs the non-empty cancellation token the message was "
+                f"sent with, got {cancellation_token!r}"
+            )
+        self.delayed_messages.append(DelayedMessage(True, 0, None, cancellation_token))
+
+    def send_egress(self, message: EgressMessage) -> None:
+        if not isinstance(message, EgressMessage):
+            raise TypeError(f"send_egress() expects an EgressMessage, got {type(message).__name__}")
+        validate_typename(message.typename, "the egress typename")
+        self.egresses.append(message)

@@ -1,0 +1,123 @@
+"""``StatefulFunctions``: the registry of functions a handler serves."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import typing
+from dataclasses import dataclass
+
+from statefun.context import Context
+from statefun.core import ValueSpec, validate_typename
+from statefun.errors import FunctionNotFoundError
+from statefun.messages import Message
+from statefun.storage import StorageSpec, make_address_storage_spec
+
+__all__ = ["StatefulFunction", "StatefulFunctions"]
+
+UserFunction = typing.Callable[[Context, Message], typing.Any]
+F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
+
+
+@dataclass(frozen=True)
+class StatefulFunction:
+    """A registered function: the callable, its storage layout and whether it is a coroutine."""
+
+    typename: str
+    fun: UserFunction
+    storage_spec: StorageSpec
+    is_async: bool
+
+
+def _is_coroutine_callable(fun: typing.Callable[..., typing.Any]) -> bool:
+    if inspect.iscoroutinefunction(fun):
+        return True
+    while isinstance(fun, functools.partial):
+        fun = fun.func
+        if inspect.iscoroutinefunction(fun):
+            return True
+    call = getattr(type(fun), "__call__", None)
+    return not inspect.isfunction(fun) and inspect.iscoroutinefunction(call)
+
+
+def _check_accepts_context_and_message(typename: str, fun: typing.Callable[..., typing.Any]) -> None:
+    try:
+        signature = inspect.signature(fun)
+    except (TypeError, ValueError):
+        return  # Some builtins have no introspectable signature; trust the caller.
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        raise ValueError(
+            f"The registered function {typename} does not expect a context and a message but "
+            f"rather {list(signature.parameters)}"
+        ) from None
+
+
+class StatefulFunctions:
+    """Functions by typename, each with the state it declares."""
+
+    __slots__ = ("_functions",)
+
+    def __init__(self) -> None:
+        self._functions: dict[str, StatefulFunction] = {}
+
+    def register(
+        self,
+        typename: str,
+        fun: UserFunction,
+        specs: typing.Sequence[ValueSpec[typing.Any]] | None = None,
+    ) -> None:
+        """Register ``fun(context, message)`` under ``typename`` (``namespace/name``).
+
+        ``fun`` may be a plain or ``async`` function, a bound method or any
+        callable object. Registering a typename again replaces the previous function.
+        """
+        if not typename:
+            raise ValueError("function typename must be provided")
+        validate_typename(typename, "a function typename")
+        if fun is None:
+            raise ValueError("function code is missing.")
+        if not callable(fun):
+            raise TypeError(f"the function registered for {typename} is not callable: {fun!r}")
+        _check_accepts_context_and_message(typename, fun)
+        storage_spec = make_address_storage_spec(list(specs) if specs else [])
+        self._functions[typename] = StatefulFunction(
+            typename=typename,
+            fun=fun,
+            storage_spec=storage_spec,
+            is_async=_is_coroutine_callable(fun),
+        )
+
+    def bind(
+        self, typename: str, specs: typing.Sequence[ValueSpec[typing.Any]] | None = None
+    ) -> typing.Callable[[F], F]:
+        """Decorator form of ``register``; returns the function unchanged."""
+        validate_typename(typename, "a function typename")
+
+        def wrapper(function: F) -> F:
+            self.register(typename, function, specs)
+            return function
+
+        return wrapper
+
+    def for_typename(self, typename: str) -> StatefulFunction:
+        """The function registered under ``typename``; ``FunctionNotFoundError`` (a ``KeyError``) if none."""
+        try:
+            return self._functions[typename]
+        except KeyError:
+            raise FunctionNotFoundError(typename, tuple(sorted(self._functions))) from None
+
+    def typenames(self) -> list[str]:
+        """The registered typenames, sorted."""
+        return sorted(self._functions)
+
+    def __contains__(self, typename: object) -> bool:
+        return typename in self._functions
+
+    def __len__(self) -> int:
+        return len(self._functions)
+
+    def __bool__(self) -> bool:
+        # An empty registry is still a registry: RequestReplyHandler accepts it as upstream did.
+        return True

@@ -1,0 +1,221 @@
+"""Per-address state storage: one ``Cell`` per declared ``ValueSpec``, resolved from a request.
+
+A cell decodes the value the runtime sent on first read and keeps the Python
+value; an assignment only records the new value. The value is encoded once,
+when the response is built (``Cell.typed_value`` / ``Cell.encoded``), so a
+batch costs at most one decode and one encode per state however often the
+function reads or writes it.
+"""
+
+from __future__ import annotations
+
+import typing
+from dataclasses import dataclass
+
+from statefun.core import Type, ValueSpec
+from statefun.errors import StateEncodingError
+from statefun.request_reply_pb2 import TypedValue
+from statefun.utils import from_typed_value
+
+__all__ = [
+    "ValueSpec",
+    "Cell",
+    "AddressScopedStorage",
+    "StorageSpec",
+    "Resolution",
+    "make_address_storage_spec",
+    "resolve",
+]
+
+T = typing.TypeVar("T")
+
+
+class _PersistedValueLike(typing.Protocol):
+    @property
+    def state_name(self) -> str: ...
+
+    @property
+    def state_value(self) -> TypedValue | None: ...
+
+
+class Cell(typing.Generic[T]):
+    """The value of one state for the current batch.
+
+    ``dirty`` tells whether the function changed it; ``typed_value`` is the
+    value as it goes on the wire (``None`` once deleted).
+    """
+
+    __slots__ = ("tpe", "dirty", "_received", "_value", "_decoded")
+
+    def __init__(self, tpe: Type[T], typed_value: TypedValue | None) -> None:
+        self.tpe = tpe
+        self.dirty = False
+        self._received = typed_value
+        self._value: T | None = None
+        self._decoded = False
+
+    def get(self) -> T | None:
+        if not self._decoded:
+            self._value = from_typed_value(self.tpe, self._received)
+            self._decoded = True
+        return self._value
+
+    def set(self, val: T) -> None:
+        if val is None:
+            raise ValueError("provided value must not be None. To delete a value, please use del.")
+        self._value = val
+        self._decoded = True
+        self.dirty = True
+
+    def delete(self) -> None:
+        self._value = None
+        self._decoded = True
+        self.dirty = True
+
+    def encoded(self) -> bytes | None:
+        """The wire bytes of the current value, or ``None`` if it has no value."""
+        if self.dirty and self._decoded:
+            value = self._value
+            if value is None:
+                return None
+            try:
+                return self.tpe.serializer().serialize(value)
+            except (TypeError, ValueError, OverflowError) as error:
+                raise StateEncodingError(
+                    f"cannot store {type(value).__name__} value {value!r} as "
+                    f"{self.tpe.typename}: {error}"
+                ) from error
+        received = self._received
+        if received is None or not received.has_value:
+            return None
+        return received.value
+
+    @property
+    def typed_value(self) -> TypedValue | None:
+        if not (self.dirty and self._decoded):
+            return self._received
+        data = self.encoded()
+        if data is None:
+            return None
+        return TypedValue(typename=self.tpe.typename, has_value=True, value=data)
+
+    @typed_value.setter
+    def typed_value(self, typed_value: TypedValue | None) -> None:
+        self._received = typed_value
+        self._value = None
+        self._decoded = False
+
+
+class AddressScopedStorage:
+    """Attribute access to the states of the current function instance.
+
+    ``storage.name`` reads (``None`` when absent), ``storage.name = v`` writes
+    and ``del storage.name`` deletes. Each function gets a subclass with one
+    property per declared ``ValueSpec``.
+    """
+
+    __slots__ = ("_cells", "_typename")
+
+    _cells: dict[str, Cell[typing.Any]]
+    _typename: str
+
+    def __init__(self, typename: str, cells: dict[str, Cell[typing.Any]]) -> None:
+        object.__setattr__(self, "_typename", typename)
+        object.__setattr__(self, "_cells", cells)
+
+    def __getattr__(self, name: str) -> typing.Any:
+        raise AttributeError(
+            f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
+        )
+
+    def __setattr__(self, name: str, value: typing.Any) -> None:
+        if name not in self._cells:
+            raise AttributeError(
+                f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
+            )
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        if name not in self._cells:
+            raise AttributeError(
+                f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
+            )
+        object.__delattr__(self, name)
+
+    def __repr__(self) -> str:
+        return f"<storage of {self._typename}: {', '.join(self._cells)}>"
+
+
+def _state_property(name: str) -> property:
+    def get(self: AddressScopedStorage) -> typing.Any:
+        return self._cells[name].get()
+
+    def set(self: AddressScopedStorage, value: typing.Any) -> None:
+        self._cells[name].set(value)
+
+    def delete(self: AddressScopedStorage) -> None:
+        self._cells[name].delete()
+
+    return property(get, set, delete, doc=f"The state {name!r}")
+
+
+_RESERVED_NAMES = frozenset(dir(AddressScopedStorage)) | {"_cells", "_typename"}
+
+
+@dataclass(frozen=True)
+class StorageSpec:
+    """The storage layout of one function: its specs in declaration order."""
+
+    make_instance: typing.Callable[[str, dict[str, Cell[typing.Any]]], AddressScopedStorage]
+    names: frozenset[str]
+    specs: list[ValueSpec[typing.Any]]
+
+
+def make_address_storage_spec(specs: typing.Sequence[ValueSpec[typing.Any]]) -> StorageSpec:
+    """Build the storage class for a function from its ``ValueSpec`` list."""
+    properties: dict[str, typing.Any] = {"__slots__": ()}
+    for spec in specs:
+        if not isinstance(spec, ValueSpec):
+            raise TypeError(f"expected a ValueSpec, got {type(spec).__name__} {spec!r}")
+        if spec.name in properties:
+            raise ValueError(f"duplicate registered value name: {spec.name}")
+        if spec.name in _RESERVED_NAMES:
+            raise ValueError(
+                f"the state name {spec.name!r} is reserved by the SDK's storage object; "
+                "choose another name"
+            )
+        properties[spec.name] = _state_property(spec.name)
+    storage_class = type("GeneratedAddressedScopedStorage", (AddressScopedStorage,), properties)
+    return StorageSpec(
+        make_instance=storage_class,
+        names=frozenset(spec.name for spec in specs),
+        specs=list(specs),
+    )
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """Either the specs missing from the request (declaration order) or the ready storage."""
+
+    missing_specs: list[ValueSpec[typing.Any]] | None
+    storage: AddressScopedStorage | None
+
+
+def resolve(
+    storage_spec: StorageSpec, typename: str, values: typing.Iterable[_PersistedValueLike]
+) -> Resolution:
+    """Match the state values a request carries against the declared specs."""
+    received = {value.state_name: value for value in values}
+    cells: dict[str, Cell[typing.Any]] = {}
+    missing: list[ValueSpec[typing.Any]] | None = None
+    for spec in storage_spec.specs:
+        value = received.get(spec.name)
+        if value is None:
+            if missing is None:
+                missing = []
+            missing.append(spec)
+        elif missing is None:
+            cells[spec.name] = Cell(spec.type, value.state_value)
+    if missing is not None:
+        return Resolution(missing_specs=missing, storage=None)
+    return Resolution(missing_specs=None, storage=storage_spec.make_instance(typename, cells))
