@@ -1,0 +1,5 @@
+import sys
+
+from statefun.local.cli import main
+
+sys.exit(main())

@@ -1,0 +1,220 @@
+"""``statefun-local``: run a module.yaml locally, check it, or emit Flink deployment files."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Sequence
+
+from google.protobuf import message
+
+from statefun.local.codec import import_proto_modules, require_message_class
+from statefun.local.config import ModuleConfig, load_module
+from statefun.local.egress import Sink, StreamSink
+from statefun.local.endpoints import check_endpoints
+from statefun.local.engine import Engine
+from statefun.local.errors import ConfigError, LocalRuntimeError
+from statefun.local.ingress import FileSource, StdinSource, start_http_ingress
+from statefun.local.store import Store
+
+_COMMANDS = ("run", "check", "deploy")
+
+
+def _log(text: str) -> None:
+    print(f"statefun-local: {text}", file=sys.stderr, flush=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="statefun-local",
+        description="Run Stateful Functions on one machine: module.yaml + HTTP functions + SQLite. "
+        "Commands: run (default), check, deploy.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="serve a module (the default command)")
+    run.add_argument("module", help="module.yaml (3.1+ kinds, or legacy version 3.0)")
+    run.add_argument("--db", default="statefun-local.db",
+                     help="SQLite file for state, inbox, timers and outbox (default: %(default)s; "
+                     "':memory:' keeps nothing across runs)")
+    run.add_argument("--sync", choices=("normal", "full"), default="normal",
+                     help="SQLite synchronous mode: normal survives a crash of this process, full also "
+                     "a power loss (default: %(default)s)")
+    run.add_argument("--input", action="append", default=[], metavar="FILE",
+                     help="JSON-lines ingress records to read ('-' for stdin); repeatable")
+    run.add_argument("--follow", action="store_true",
+                     help="keep reading --input files as they grow (like tail -f) instead of stopping at the end")
+    run.add_argument("--http-ingress", metavar="HOST:PORT",
+                     help="also accept records by POST http://HOST:PORT/ingress (port 0 picks a free port)")
+    run.add_argument("--egress", action="append", default=[], metavar="ID=PATH",
+                     help="write egress ID to PATH ('-' for stdout); repeatable")
+    run.add_argument("--egress-dir", metavar="DIR",
+                     help="write each egress not given by --egress to DIR/<namespace>.<name>.jsonl "
+                     "(default: all egress to stdout)")
+    run.add_argument("--proto-module", action="append", default=[], metavar="MODULE",
+                     help="import a _pb2 module so JSON ingress values of its message types are "
+                     "converted with json_format; repeatable")
+    run.add_argument("--egress-type", action="append", default=[], metavar="ID=MESSAGE",
+                     help="decode the values written to egress ID as protobuf MESSAGE and print them as JSON")
+    run.add_argument("--wait-for-endpoints", type=float, default=0.0, metavar="SECONDS",
+                     help="how long to wait for function endpoints to accept connections at start")
+    run.add_argument("--no-endpoint-check", action="store_true",
+                     help="start without checking that the function endpoints are reachable")
+
+    check = commands.add_parser("check", help="validate a module.yaml and that its endpoints are reachable")
+    check.add_argument("module")
+    check.add_argument("--no-endpoint-check", action="store_true")
+    check.add_argument("--wait-for-endpoints", type=float, default=0.0, metavar="SECONDS")
+
+    deploy = commands.add_parser("deploy", help="emit a Dockerfile and docker-compose.yml for Flink StateFun")
+    from statefun.local.deploy import add_arguments
+
+    add_arguments(deploy)
+    return parser
+
+
+def _key_value(option: str, text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise ConfigError(f"{option} {text!r}: expected ID=VALUE")
+    return key, value
+
+
+def _sinks(args: argparse.Namespace, config: ModuleConfig) -> dict[str, Sink]:
+    chosen: dict[str, str] = {}
+    for text in args.egress:
+        egress_id, path = _key_value("--egress", text)
+        if egress_id not in config.egresses:
+            raise ConfigError(f"--egress {text!r}: the module defines no egress {egress_id!r}")
+        chosen[egress_id] = path
+    sinks: dict[str, Sink] = {}
+    for egress_id in config.egresses:
+        default = "-" if args.egress_dir is None else os.path.join(
+            args.egress_dir, egress_id.replace("/", ".") + ".jsonl")
+        path = chosen.get(egress_id, default)
+        try:
+            sinks[egress_id] = StreamSink.open(path)
+        except OSError as error:
+            raise ConfigError(f"egress {egress_id}: can not open {path}: {error.strerror or error}") from None
+    return sinks
+
+
+def _egress_types(args: argparse.Namespace, config: ModuleConfig) -> dict[str, type[message.Message]]:
+    types: dict[str, type[message.Message]] = {}
+    for text in args.egress_type:
+        egress_id, name = _key_value("--egress-type", text)
+        if egress_id not in config.egresses:
+            raise ConfigError(f"--egress-type {text!r}: the module defines no egress {egress_id!r}")
+        types[egress_id] = require_message_class(name, f"--egress-type {text}")
+    return types
+
+
+def _load(module: str) -> ModuleConfig:
+    config = load_module(module)
+    for warning in config.warnings:
+        _log(f"warning: {warning}")
+    return config
+
+
+async def _run(args: argparse.Namespace) -> int:
+    config = _load(args.module)
+    import_proto_modules(args.proto_module)
+    egress_types = _egress_types(args, config)
+    for path in args.input:
+        if path != "-" and not os.path.isfile(path):
+            raise ConfigError(f"--input {path}: no such file")
+    if args.input.count("-") > 1:
+        raise ConfigError("--input -: stdin can be read only once")
+    http_host, http_port = "", 0
+    if args.http_ingress:
+        http_host, _, port_text = args.http_ingress.rpartition(":")
+        if not port_text.isdigit():
+            raise ConfigError(f"--http-ingress {args.http_ingress!r}: expected HOST:PORT")
+        http_host, http_port = http_host or "127.0.0.1", int(port_text)
+    if not args.no_endpoint_check:
+        await check_endpoints(config, args.wait_for_endpoints)
+    if args.egress_dir:
+        os.makedirs(args.egress_dir, exist_ok=True)
+    sinks = _sinks(args, config)
+    try:
+        store = Store(args.db, args.sync.upper())
+    except Exception as error:
+        raise ConfigError(f"--db {args.db}: can not open the SQLite database: {error}") from None
+    engine = Engine(config, store, sinks, egress_types, _log)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, stop.set)
+    runner = None
+    try:
+        await engine.start()
+        sources = []
+        for path in args.input:
+            source = StdinSource(engine) if path == "-" else FileSource(path, engine, args.follow)
+            sources.append(asyncio.create_task(source.run()))
+        serving = bool(args.follow or args.http_ingress)
+        if args.http_ingress:
+            runner, bound = await start_http_ingress(engine, http_host, http_port)
+            _log(f"HTTP ingress listening on http://{http_host}:{bound}/ingress")
+        _log(f"running {config.file} ({len(config.endpoints)} endpoint(s), {len(config.ingresses)} "
+             f"ingress(es), {len(config.egresses)} egress(es)); state in {args.db}")
+        while True:
+            for task in sources:
+                failure = task.exception() if task.done() else None
+                if isinstance(failure, LocalRuntimeError):
+                    raise failure
+                if failure is not None:
+                    raise LocalRuntimeError(f"ingress failed: {type(failure).__name__}: {failure}")
+            if engine.failure is not None:
+                raise engine.failure
+            if stop.is_set():
+                _log("stopping; unprocessed messages stay in the inbox for the next run")
+                return 0
+            if not serving and all(task.done() for task in sources) and engine.is_idle():
+                _log(f"done: {engine.messages_processed} messages processed, "
+                     f"{engine.egress_writer.lines_written} egress records written")
+                return 0
+            engine.progress.clear()
+            waiters = [asyncio.ensure_future(engine.progress.wait()), asyncio.ensure_future(stop.wait())]
+            await asyncio.wait(waiters, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
+            for waiter in waiters:
+                waiter.cancel()
+    finally:
+        if runner is not None:
+            await runner.cleanup()
+        await engine.close()
+        for sink in sinks.values():
+            sink.flush()
+        store.close()
+
+
+async def _check(args: argparse.Namespace) -> int:
+    config = _load(args.module)
+    if not args.no_endpoint_check:
+        await check_endpoints(config, args.wait_for_endpoints)
+    print(f"{config.file}: ok — {len(config.endpoints)} endpoint(s), {len(config.ingresses)} ingress(es), "
+          f"{len(config.egresses)} egress(es)")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments and arguments[0] not in _COMMANDS and arguments[0] not in ("-h", "--help"):
+        arguments.insert(0, "run")
+    args = _parser().parse_args(arguments)
+    try:
+        if args.command == "run":
+            return asyncio.run(_run(args))
+        if args.command == "check":
+            return asyncio.run(_check(args))
+        from statefun.local.deploy import deploy
+
+        return deploy(args)
+    except LocalRuntimeError as error:
+        _log(f"error: {error}")
+        return error.exit_code
+    except KeyboardInterrupt:
+        return 130

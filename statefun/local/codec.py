@@ -1,0 +1,87 @@
+"""Turning ingress values given as JSON into bytes, and egress bytes into JSON, per typename.
+
+The runtime only knows typenames. Protobuf message types become known when their Python
+modules are imported (``--proto-module pkg.messages_pb2``): then a JSON ingress value is
+converted with json_format, and an egress can be decoded back to JSON (``--egress-type``).
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib
+import json
+from typing import Any
+
+from google.protobuf import descriptor_pool, json_format, message, message_factory
+
+from statefun.local.errors import ConfigError
+
+
+class RecordError(ValueError):
+    """An ingress record that can not be turned into a message; the text says why."""
+
+
+def import_proto_modules(names: list[str]) -> None:
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except Exception as error:  # any import failure is a user configuration problem
+            raise ConfigError(f"--proto-module {name}: can not import it: {error}") from None
+
+
+def message_class(typename: str) -> type[message.Message] | None:
+    """The protobuf class for 'type.googleapis.com/pkg.Msg' (or any 'prefix/pkg.Msg'), if loaded."""
+    full_name = typename.rpartition("/")[2]
+    try:
+        descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)
+    except KeyError:
+        return None
+    return message_factory.GetMessageClass(descriptor)
+
+
+def require_message_class(typename: str, option: str) -> type[message.Message]:
+    cls = message_class(typename)
+    if cls is None:
+        raise ConfigError(
+            f"{option}: protobuf message {typename.rpartition('/')[2]!r} is not known; "
+            "import its _pb2 module with --proto-module"
+        )
+    return cls
+
+
+def encode_value(record: dict[str, Any], value_type: str) -> bytes:
+    """The bytes of an ingress record's value, as a Kafka/Kinesis record would carry them."""
+    if "value_base64" in record:
+        try:
+            return base64.b64decode(str(record["value_base64"]), validate=True)
+        except ValueError:
+            raise RecordError("'value_base64' is not valid base64") from None
+    if "value" not in record:
+        raise RecordError("the record has no 'value' (or 'value_base64')")
+    value = record["value"]
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    cls = message_class(value_type)
+    if cls is not None:
+        if not isinstance(value, dict):
+            raise RecordError(f"{value_type} is a protobuf message; give its value as a JSON object")
+        try:
+            return json_format.ParseDict(value, cls()).SerializeToString()
+        except json_format.ParseError as error:
+            raise RecordError(f"value does not fit {value_type}: {error}") from None
+    # Same bytes as the SDK's make_json_type: compact-free json.dumps, UTF-8.
+    return json.dumps(value, ensure_ascii=False).encode("utf-8")
+
+
+def describe_bytes(data: bytes, cls: type[message.Message] | None) -> dict[str, Any]:
+    """JSON fields for an egress value: decoded message, UTF-8 text, or base64."""
+    if cls is not None:
+        try:
+            parsed = cls.FromString(data)
+            return {"value": json_format.MessageToDict(parsed, preserving_proto_field_name=True)}
+        except message.DecodeError:
+            pass
+    try:
+        return {"value": data.decode("utf-8")}
+    except UnicodeDecodeError:
+        return {"value_base64": base64.b64encode(data).decode("ascii")}

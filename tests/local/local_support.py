@@ -1,0 +1,154 @@
+"""Fake remote functions on 127.0.0.1 for the local runtime's tests (raw protocol, no SDK)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import textwrap
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable
+
+from aiohttp import web
+
+from statefun import kafka_egress_pb2, request_reply_pb2 as pb, types_pb2
+
+INT_TYPE = "io.statefun.types/int"
+KAFKA_RECORD = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+
+Handler = Callable[[pb.ToFunction.InvocationBatchRequest], Awaitable[web.StreamResponse]]
+
+
+def reply(response: pb.FromFunction) -> web.Response:
+    return web.Response(body=response.SerializeToString(), content_type="application/octet-stream")
+
+
+def missing_state(*specs: tuple[str, str, int, int]) -> web.Response:
+    response = pb.FromFunction()
+    context = response.incomplete_invocation_context
+    for name, typename, mode, millis in specs:
+        spec = context.missing_values.add(state_name=name, type_typename=typename)
+        spec.expiration_spec.mode = mode  # type: ignore[assignment]
+        spec.expiration_spec.expire_after_millis = millis
+    return reply(response)
+
+
+def state_of(request: pb.ToFunction.InvocationBatchRequest) -> dict[str, pb.TypedValue | None]:
+    return {
+        value.state_name: (value.state_value if value.HasField("state_value") else None)
+        for value in request.state
+    }
+
+
+def int_value(value: int) -> pb.TypedValue:
+    return pb.TypedValue(typename=INT_TYPE, has_value=True,
+                         value=types_pb2.IntWrapper(value=value).SerializeToString())
+
+
+def read_int(value: pb.TypedValue | None) -> int:
+    return types_pb2.IntWrapper.FromString(value.value).value if value is not None else 0
+
+
+def kafka_egress(response: pb.FromFunction, egress: str, topic: str, key: str, value: bytes) -> None:
+    namespace, _, name = egress.partition("/")
+    record = kafka_egress_pb2.KafkaProducerRecord(topic=topic, key=key, value_bytes=value)
+    response.invocation_result.outgoing_egresses.add(
+        egress_namespace=namespace, egress_type=name,
+        argument=pb.TypedValue(typename=KAFKA_RECORD, has_value=True, value=record.SerializeToString()),
+    )
+
+
+@dataclass
+class FakeFunctions:
+    """An aiohttp app serving /{name}; records every request it decodes."""
+
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    requests: list[tuple[str, pb.ToFunction.InvocationBatchRequest]] = field(default_factory=list)
+    runner: web.AppRunner | None = None
+    port: int = 0
+
+    async def start(self) -> "FakeFunctions":
+        async def handle(request: web.Request) -> web.StreamResponse:
+            name = request.match_info["name"]
+            message = pb.ToFunction.FromString(await request.read())
+            self.requests.append((name, message.invocation))
+            return await self.handlers[name](message.invocation)
+
+        app = web.Application()
+        app.router.add_post("/{name}", handle)
+        self.runner = web.AppRunner(app, access_log=None)
+        await self.runner.setup()
+        site = web.TCPSite(self.runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return self
+
+    async def stop(self) -> None:
+        if self.runner is not None:
+            await self.runner.cleanup()
+
+    def batches(self, name: str) -> list[pb.ToFunction.InvocationBatchRequest]:
+        return [request for target, request in self.requests if target == name]
+
+
+def greeter_handler(max_state: str = "seen") -> Handler:
+    """Counts each id's messages in int state `seen` and greets on egress example/greets."""
+
+    async def handle(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        state = state_of(request)
+        if max_state not in state:
+            return missing_state((max_state, INT_TYPE, 0, 0))
+        seen = read_int(state[max_state])
+        response = pb.FromFunction()
+        for invocation in request.invocations:
+            seen += 1
+            name = invocation.argument.value.decode()
+            kafka_egress(response, "example/greets", "greetings", request.target.id,
+                         json.dumps({"name": name, "seen": seen}).encode())
+        response.invocation_result.state_mutations.add(
+            mutation_type=pb.FromFunction.PersistedValueMutation.MODIFY, state_name=max_state,
+            state_value=int_value(seen))
+        return reply(response)
+
+    return handle
+
+
+def write_module(directory: str, port: int, extra: str = "", functions: str = "example/*",
+                 targets: str = "[example/greeter]", max_batch: int = 1000, call: str = "2s") -> str:
+    text = textwrap.dedent(f"""\
+        kind: io.statefun.endpoints.v2/http
+        spec:
+          functions: {functions}
+          urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}
+          maxNumBatchRequests: {max_batch}
+          transport:
+            type: io.statefun.transports.v1/async
+            call: {call}
+            connect: 1s
+        ---
+        kind: io.statefun.kafka.v1/ingress
+        spec:
+          id: example/names
+          address: kafka:9092
+          topics:
+            - topic: names
+              valueType: io.statefun.types/string-raw
+              targets: {targets}
+        ---
+        kind: io.statefun.kafka.v1/egress
+        spec:
+          id: example/greets
+          address: kafka:9092
+        """) + extra
+    path = os.path.join(directory, "module.yaml")
+    with open(path, "w") as handle:
+        handle.write(text)
+    return path
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError("condition not reached within the time limit")
+        await asyncio.sleep(0.01)

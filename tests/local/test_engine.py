@@ -1,0 +1,290 @@
+"""Request-reply semantics of the dispatcher against fake functions on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Awaitable, Callable
+
+import pytest
+from aiohttp import web
+
+from local_support import (
+    INT_TYPE,
+    FakeFunctions,
+    greeter_handler,
+    int_value,
+    kafka_egress,
+    missing_state,
+    read_int,
+    reply,
+    state_of,
+    wait_until,
+    write_module,
+)
+from statefun import request_reply_pb2 as pb
+from statefun.local.config import load_module
+from statefun.local.engine import Engine
+from statefun.local.errors import FunctionCallError, ProtocolError
+from statefun.local.ingress import record_messages
+from statefun.local.store import Store
+
+
+class ListSink:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+
+    def flush(self) -> None:
+        pass
+
+    def records(self) -> list[dict[str, object]]:
+        return [json.loads(line) for line in self.lines]
+
+
+Scenario = Callable[[Engine, FakeFunctions, ListSink], Awaitable[None]]
+
+
+def run(tmp_path, handlers, scenario: Scenario, db: str = ":memory:", **module_options: object) -> None:
+    async def main() -> None:
+        fake = await FakeFunctions(handlers=handlers).start()
+        config = load_module(write_module(str(tmp_path), fake.port, **module_options))  # type: ignore[arg-type]
+        store = Store(db)
+        sink = ListSink()
+        engine = Engine(config, store, {"example/greets": sink}, log=lambda text: None)
+        await engine.start()
+        try:
+            await asyncio.wait_for(scenario(engine, fake, sink), timeout=20)
+        finally:
+            await engine.close()
+            store.close()
+            await fake.stop()
+
+    asyncio.run(main())
+
+
+async def send(engine: Engine, key: str, value: str = "hi") -> None:
+    record = {"ingress": "example/names", "topic": "names", "key": key, "value": value}
+    await engine.accept(record_messages(record, engine.config))
+
+
+async def idle(engine: Engine, timeout: float = 5.0) -> None:
+    await wait_until(lambda: engine.is_idle() or engine.failure is not None, timeout)
+
+
+def test_state_is_registered_on_demand_and_carried_between_batches(tmp_path) -> None:
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        for _ in range(3):
+            await send(engine, "alice", "Alice")
+            await idle(engine)
+        await send(engine, "bob", "Bob")
+        await idle(engine)
+        assert engine.failure is None
+        seen = [(r["key"], json.loads(str(r["value"]))["seen"]) for r in sink.records()]
+        assert seen == [("alice", 1), ("alice", 2), ("alice", 3), ("bob", 1)]
+        first, resent = fake.batches("greeter")[:2]
+        # The first request carries no state; after registration the same batch is resent with
+        # the state attached as a PersistedValue without a value.
+        assert list(first.state) == []
+        assert [v.state_name for v in resent.state] == ["seen"] and not resent.state[0].HasField("state_value")
+        assert list(resent.invocations) == list(first.invocations)
+        assert not resent.invocations[0].HasField("caller")
+        last = fake.batches("greeter")[-2]
+        assert last.state[0].state_value.typename == INT_TYPE and read_int(last.state[0].state_value) == 2
+
+    run(tmp_path, {"greeter": greeter_handler()}, scenario)
+
+
+def test_backlog_is_batched_while_a_request_is_in_flight(tmp_path) -> None:
+    release = asyncio.Event()
+
+    async def slow_greeter(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        await release.wait()
+        return await greeter_handler()(request)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice", "first")
+        await wait_until(lambda: len(fake.requests) == 1)
+        for index in range(7):
+            await send(engine, "alice", f"m{index}")
+        await asyncio.sleep(0.1)
+        assert len(fake.requests) == 1, "a second request went out while one was in flight"
+        release.set()
+        await idle(engine)
+        sizes = [len(batch.invocations) for batch in fake.batches("greeter")]
+        # first (1), its resend after registration (1), then the backlog in batches of at most 3.
+        assert sizes == [1, 1, 3, 3, 1]
+        assert [json.loads(str(r["value"]))["seen"] for r in sink.records()] == list(range(1, 9))
+
+    run(tmp_path, {"greeter": slow_greeter}, scenario, max_batch=3)
+
+
+def test_server_errors_are_retried_within_the_call_timeout(tmp_path) -> None:
+    failures = {"left": 3}
+
+    async def flaky(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        if failures["left"]:
+            failures["left"] -= 1
+            return web.Response(status=503, text="warming up")
+        return await greeter_handler()(request)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await idle(engine)
+        assert engine.failure is None
+        assert len(sink.lines) == 1 and failures["left"] == 0
+
+    run(tmp_path, {"greeter": flaky}, scenario)
+
+
+def test_a_4xx_fails_fast_and_keeps_the_message(tmp_path) -> None:
+    async def not_found(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        return web.Response(status=404, text="no such function")
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        started = time.monotonic()
+        await send(engine, "alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert time.monotonic() - started < 1.0  # the call timeout is 10 s: no retries happened
+        assert isinstance(engine.failure, FunctionCallError)
+        assert "HTTP 404" in str(engine.failure) and "no such function" in str(engine.failure)
+        assert len(fake.requests) == 1
+        assert engine.store.inbox_size() == 1
+
+    run(tmp_path, {"greeter": not_found}, scenario, call="10s")
+
+
+def test_connection_refused_is_retried_until_the_call_timeout(tmp_path) -> None:
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await fake.stop()  # nothing listens on the endpoint's port any more
+        started = time.monotonic()
+        await send(engine, "alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        elapsed = time.monotonic() - started
+        assert 0.9 < elapsed < 3.0, elapsed
+        assert "within the call timeout of 1 s" in str(engine.failure)
+        assert engine.store.inbox_size() == 1
+
+    run(tmp_path, {"greeter": greeter_handler()}, scenario, call="1s")
+
+
+def test_a_type_clash_on_registration_is_an_error(tmp_path) -> None:
+    calls = {"n": 0}
+
+    async def changing(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        calls["n"] += 1
+        state = state_of(request)
+        if "seen" not in state:
+            return missing_state(("seen", INT_TYPE, 0, 0))
+        return missing_state(("seen", "io.statefun.types/string", 0, 0))
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert isinstance(engine.failure, ProtocolError)
+        assert "registered with type io.statefun.types/int" in str(engine.failure)
+
+    run(tmp_path, {"greeter": changing}, scenario)
+
+
+def test_messages_delays_and_cancellation(tmp_path) -> None:
+    async def router(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        response = pb.FromFunction()
+        result = response.invocation_result
+        target = pb.Address(namespace="example", type="greeter", id="alice")
+        for invocation in request.invocations:
+            text = invocation.argument.value.decode()
+            if text == "now":
+                result.outgoing_messages.add(target=target, argument=invocation.argument)
+            elif text == "later":
+                result.delayed_invocations.add(delay_in_ms=300, target=target, argument=invocation.argument)
+            elif text == "cancelled":
+                result.delayed_invocations.add(delay_in_ms=300, target=target, argument=invocation.argument,
+                                               cancellation_token="tok")
+            elif text == "cancel":
+                result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="tok")
+        return reply(response)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        for text in ("now", "later", "cancelled"):
+            await send(engine, "r1", text)
+        await wait_until(lambda: len(sink.lines) == 1)
+        await send(engine, "r1", "cancel")
+        started = time.monotonic()
+        await idle(engine)
+        assert time.monotonic() - started > 0.15  # waited for the timer
+        assert [json.loads(str(r["value"]))["name"] for r in sink.records()] == ["now", "later"]
+        greeter_calls = fake.batches("greeter")
+        assert greeter_calls[0].invocations[0].caller == pb.Address(namespace="example", type="router", id="r1")
+
+    run(tmp_path, {"greeter": greeter_handler(), "router": router}, scenario,
+        targets="[example/router]")
+
+
+@pytest.mark.parametrize("mode", [1, 2])  # AFTER_WRITE, AFTER_INVOKE
+def test_expired_state_is_not_sent(tmp_path, mode: int) -> None:
+    async def handler(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        state = state_of(request)
+        if "seen" not in state:
+            return missing_state(("seen", INT_TYPE, mode, 300))
+        return await greeter_handler()(request)
+
+    async def no_write(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        return reply(pb.FromFunction())
+
+    handlers = {"greeter": handler}
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await idle(engine)
+        # Invocations that do not write: they keep after-invoke state alive, not after-write state.
+        handlers["greeter"] = no_write
+        for _ in range(4):
+            await asyncio.sleep(0.1)
+            await send(engine, "alice")
+            await idle(engine)
+        handlers["greeter"] = handler
+        await send(engine, "alice")
+        await idle(engine)
+        last_seen = json.loads(str(sink.records()[-1]["value"]))["seen"]
+        assert last_seen == (1 if mode == 1 else 2)
+
+    run(tmp_path, handlers, scenario)
+
+
+def test_state_and_timers_survive_a_restart(tmp_path) -> None:
+    db = str(tmp_path / "state.db")
+
+    async def router(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        response = pb.FromFunction()
+        target = pb.Address(namespace="example", type="greeter", id="alice")
+        for invocation in request.invocations:
+            if invocation.argument.value == b"later":
+                response.invocation_result.delayed_invocations.add(
+                    delay_in_ms=300, target=target, argument=invocation.argument)
+            else:
+                response.invocation_result.outgoing_messages.add(target=target, argument=invocation.argument)
+        return reply(response)
+
+    async def first(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "r", "now")
+        await send(engine, "r", "later")
+        await wait_until(lambda: len(sink.lines) == 1 and engine.store.inbox_size() == 0
+                         and len(engine.timer_heap) == 1)
+
+    async def second(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        assert len(engine.timer_heap) == 1
+        await idle(engine)  # the timer from the first run fires in this one
+        await send(engine, "r", "again")
+        await idle(engine)
+        assert [(json.loads(str(r["value"])), r["key"]) for r in sink.records()] == [
+            ({"name": "later", "seen": 2}, "alice"), ({"name": "again", "seen": 3}, "alice")]
+        # The state was registered in the first run: no renegotiation after the restart.
+        assert all(len(batch.state) == 1 for batch in fake.batches("greeter"))
+
+    handlers = {"greeter": greeter_handler(), "router": router}
+    run(tmp_path, handlers, first, db=db, targets="[example/router]")
+    run(tmp_path, handlers, second, db=db, targets="[example/router]")
