@@ -1,0 +1,218 @@
+"""Render the model as Python modules (jinja2 templates; every decision is in the model).
+
+Templates emit code already in black's style (exploded calls with magic trailing
+commas keep it stable); a module whose code lines would still be too long for
+black's 88 columns is passed through black in-process, and only then.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from functools import lru_cache
+
+import jinja2
+
+from .model import PROTOBUF_NAMESPACE, EgressModel, FunctionModel, Model, StateModel, TypeModel
+from .schema import PyModule
+
+MARKER = "@generated"
+LINE_LENGTH = 88
+
+
+def header_comment(sources: Iterable[str], tool: str = "statefun-codegen") -> str:
+    """``# @generated ...`` naming the sources, wrapped so no line exceeds 88 columns."""
+    words = [f"# {MARKER} by {tool} from", *[s + "," for s in sources]]
+    words[-1] = words[-1].rstrip(",") + "."
+    words += ["DO", "NOT", "EDIT."]
+    lines: list[str] = []
+    current = ""
+    for word in words:
+        candidate = f"{current} {word}" if current else word
+        if len(candidate) > LINE_LENGTH and current:
+            lines.append(current)
+            current = "# " + word
+        else:
+            current = candidate
+    lines.append(current)
+    return "\n".join(lines)
+
+
+def pystr(text: str) -> str:
+    """A Python string literal for any text (no way to break out of it)."""
+    return json.dumps(text, ensure_ascii=True)
+
+
+def docstring(text: str) -> str:
+    lines = text.split("\n")
+    if len(lines) == 1:
+        return f'"""{text}"""'
+    return '"""' + "\n".join(lines) + '\n"""'
+
+
+def timedelta_literal(millis: int) -> str:
+    for unit, size in (("days", 86_400_000), ("hours", 3_600_000), ("minutes", 60_000), ("seconds", 1000)):
+        if millis % size == 0:
+            return f"timedelta({unit}={millis // size})"
+    return f"timedelta(milliseconds={millis})"
+
+
+def expiry(state: StateModel) -> str:
+    if state.expire_mode is None:
+        return "never expires"
+    return f"expires {timedelta_literal(state.expire_millis)} after each {state.expire_mode}"
+
+
+def type_factory(type_: TypeModel) -> str:
+    if type_.kind == "json":
+        return f"make_json_type(\n    {pystr(type_.typename)},\n)"
+    if type_.namespace == PROTOBUF_NAMESPACE:
+        return f"make_protobuf_type(\n    {type_.python_type},\n)"
+    if type_.namespace is not None:
+        return (
+            f"make_protobuf_type(\n    {type_.python_type},\n"
+            f"    namespace={pystr(type_.namespace)},\n)"
+        )
+    return (
+        f"simple_type(\n    typename={pystr(type_.typename)},\n"
+        f"    serialize_fn=_serialize,\n    deserialize_fn={type_.python_type}.FromString,\n)"
+    )
+
+
+def egress_value(egress: EgressModel) -> str:
+    if egress.type is not None:
+        return egress.type.python_type
+    return "str | bytes"
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("statefun_codegen", "templates"),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+    )
+    env.filters["pystr"] = pystr
+    env.filters["docstring"] = docstring
+    env.filters["docbody"] = lambda text: text
+    env.filters["timedelta"] = timedelta_literal
+    env.globals["type_factory"] = type_factory
+    env.globals["expiry"] = expiry
+    env.globals["egress_value"] = egress_value
+    return env
+
+
+def _render(template: str, **context: object) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+def _import_lines(modules: Iterable[PyModule], level: int) -> list[str]:
+    unique = {m.alias: m for m in modules}
+    return [unique[alias].import_line(level) for alias in sorted(unique)]
+
+
+def render_types(model: Model, header: str) -> str:
+    names = {"Type"}
+    renamed = False
+    for type_ in model.types:
+        if type_.kind == "json":
+            names.add("make_json_type")
+        elif type_.namespace is not None:
+            names.add("make_protobuf_type")
+        else:
+            names.add("simple_type")
+            renamed = True
+    text = _render(
+        "types.py.j2",
+        header=header,
+        model=model,
+        sdk_names=sorted(names, key=_import_order),
+        renamed=renamed,
+    )
+    if renamed:
+        text = text.replace(
+            "\nfrom statefun import (",
+            "\nfrom google.protobuf.message import Message\nfrom statefun import (",
+            1,
+        )
+    return text
+
+
+def _import_order(name: str) -> tuple[bool, str]:
+    # isort's "force_sort_within_sections" order: classes (capitalised) first
+    return (not name[:1].isupper(), name)
+
+
+def _input_union(fn: FunctionModel) -> str:
+    return " | ".join(t.python_type for t in fn.inputs) or "None"
+
+
+def render_function(model: Model, fn: FunctionModel, header: str) -> str:
+    sdk_names = {"Context", "Message", "SdkAddress", "StatefulFunctions", "ValueSpec"}
+    if fn.sends:
+        sdk_names.add("message_builder")
+    if any(e.kind == "kafka" for e in fn.egresses):
+        sdk_names.add("kafka_egress_message")
+    if any(e.kind == "kinesis" for e in fn.egresses):
+        sdk_names.add("kinesis_egress_message")
+    builtins = {t.constant for t in fn.types if t.is_builtin}
+    sdk_names |= builtins
+    modules = [t.module for t in fn.types if t.module is not None]
+    return _render(
+        "function.py.j2",
+        header=header,
+        fn=fn,
+        sdk_names=sorted(sdk_names, key=_import_order),
+        import_lines=_import_lines(modules, 1),
+        type_constants=sorted(t.constant for t in fn.types if not t.is_builtin),
+        uses_timedelta=bool(fn.sends) or any(s.expire_mode for s in fn.states),
+        input_union=_input_union(fn),
+        accepts_text=" or ".join(t.typename for t in fn.inputs),
+    )
+
+
+def render_package_init(model: Model, header: str) -> str:
+    modules = [p.module for p in model.protos]
+    return _render(
+        "package_init.py.j2",
+        header=header,
+        model=model,
+        import_lines=[_reexport(m) for m in sorted(modules, key=lambda m: m.alias)],
+    )
+
+
+def _reexport(module: PyModule) -> str:
+    source = "." + module.package
+    return f"from {source} import {module.name} as {module.alias}"
+
+
+def render_body_stub(fn: FunctionModel) -> str:
+    modules = [t.module for t in fn.inputs if t.module is not None]
+    lines = []
+    for module in sorted({m.alias: m for m in modules}.values(), key=lambda m: m.alias):
+        if module.absolute:
+            lines.append(module.import_line(0))
+        else:
+            package = ".generated" + ("." + module.package if module.package else "")
+            lines.append(f"from {package} import {module.name} as {module.alias}")
+    return _render("body_stub.py.j2", fn=fn, import_lines=lines, input_union=_input_union(fn))
+
+
+def render_subpackage_init(header: str, what: str) -> str:
+    return f'{header}\n"""{what}"""\n'
+
+
+def needs_black(text: str) -> bool:
+    return any(
+        len(line) > LINE_LENGTH and not line.lstrip().startswith("#")
+        for line in text.split("\n")
+    )
+
+
+def blacken(text: str) -> str:
+    import black
+
+    return black.format_str(text, mode=black.Mode(line_length=LINE_LENGTH))

@@ -1,0 +1,208 @@
+"""Render the model as module.yaml for the Flink StateFun runtime.
+
+Three formats (statefun-reference §5): the 3.1+ multi-document component format
+(default), the legacy ``version: "3.0"`` single document, and the 2.x
+``version: "2.0"`` format whose functions carry their states. YAML is emitted by
+PyYAML from plain dicts, so no user string can break the document's structure.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from .durations import format_duration
+from .model import EgressModel, FunctionModel, IngressModel, Model
+
+FORMATS = ("3.1", "3.0", "2.0")
+
+_ASYNC_TRANSPORT = "io.statefun.transports.v1/async"
+_OKHTTP_TRANSPORT = "io.statefun.transports.v1/okhttp"
+
+
+def render_module_yaml(model: Model, module_format: str, header: str) -> str:
+    if module_format == "3.1":
+        documents = _components(model)
+        body = yaml.safe_dump_all(documents, sort_keys=False, explicit_start=False, width=1000)
+    elif module_format == "3.0":
+        body = yaml.safe_dump(_legacy_v30(model), sort_keys=False, width=1000)
+    elif module_format == "2.0":
+        body = yaml.safe_dump(_legacy_v20(model), sort_keys=False, width=1000)
+    else:  # validated by the front ends
+        raise ValueError(f"unknown module.yaml format {module_format}")
+    return f"{header}\n{body}"
+
+
+def _properties(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
+    return [{key: value} for key, value in pairs]
+
+
+def _endpoint_spec(model: Model, fn: FunctionModel) -> dict[str, Any]:
+    endpoint = model.endpoint
+    spec: dict[str, Any] = {"functions": fn.typename, "urlPathTemplate": endpoint.url}
+    if endpoint.max_batch_requests is not None:
+        spec["maxNumBatchRequests"] = endpoint.max_batch_requests
+    if endpoint.transport == "okhttp":
+        transport: dict[str, Any] = {"type": _OKHTTP_TRANSPORT}
+        if endpoint.timeouts:
+            transport["timeouts"] = {k: format_duration(v) for k, v in endpoint.timeouts}
+        spec["transport"] = transport
+    elif endpoint.timeouts:
+        transport = {"type": _ASYNC_TRANSPORT}
+        transport.update({k: format_duration(v) for k, v in endpoint.timeouts})
+        spec["transport"] = transport
+    return spec
+
+
+def _kafka_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -> dict[str, Any]:
+    spec: dict[str, Any] = {"id": ingress.typename}
+    if ingress.address:
+        spec["address"] = ingress.address
+    if ingress.consumer_group:
+        spec["consumerGroupId"] = ingress.consumer_group
+    if ingress.startup_position:
+        spec["startupPosition"] = {"type": ingress.startup_position}
+    spec["topics"] = [
+        {"topic": r.source, value_key: r.type.typename, "targets": list(r.targets)}
+        for r in ingress.routes
+    ]
+    if ingress.properties:
+        spec["properties"] = _properties(ingress.properties)
+    return spec
+
+
+def _kinesis_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -> dict[str, Any]:
+    spec: dict[str, Any] = {"id": ingress.typename}
+    if ingress.aws_region:
+        spec["awsRegion"] = {"type": "specific", "id": ingress.aws_region}
+    if ingress.startup_position:
+        spec["startupPosition"] = {"type": ingress.startup_position}
+    spec["streams"] = [
+        {"stream": r.source, value_key: r.type.typename, "targets": list(r.targets)}
+        for r in ingress.routes
+    ]
+    if ingress.properties:
+        spec["clientConfigProperties"] = _properties(ingress.properties)
+    return spec
+
+
+def _egress_spec(egress: EgressModel, legacy_millis: bool = False) -> dict[str, Any]:
+    spec: dict[str, Any] = {"id": egress.typename}
+    if egress.kind == "kafka":
+        if egress.address:
+            spec["address"] = egress.address
+        if egress.delivery:
+            semantic: dict[str, Any] = {"type": egress.delivery}
+            if egress.transaction_timeout_millis is not None:
+                if legacy_millis:
+                    semantic["transactionTimeoutMillis"] = egress.transaction_timeout_millis
+                else:
+                    semantic["transactionTimeout"] = format_duration(
+                        egress.transaction_timeout_millis
+                    )
+            spec["deliverySemantic"] = semantic
+        if egress.properties:
+            spec["properties"] = _properties(egress.properties)
+    else:
+        if egress.aws_region:
+            spec["awsRegion"] = {"type": "specific", "id": egress.aws_region}
+        if egress.max_outstanding_records is not None:
+            spec["maxOutstandingRecords"] = egress.max_outstanding_records
+        if egress.properties:
+            spec["clientConfigProperties"] = _properties(egress.properties)
+    return spec
+
+
+def _components(model: Model) -> list[dict[str, Any]]:
+    documents: list[dict[str, Any]] = []
+    for fn in model.functions:
+        documents.append({"kind": "io.statefun.endpoints.v2/http", "spec": _endpoint_spec(model, fn)})
+    for ingress in model.ingresses:
+        if ingress.kind == "kafka":
+            documents.append({"kind": "io.statefun.kafka.v1/ingress", "spec": _kafka_ingress_spec(ingress)})
+        else:
+            documents.append(
+                {"kind": "io.statefun.kinesis.v1/ingress", "spec": _kinesis_ingress_spec(ingress)}
+            )
+    for egress in model.egresses:
+        kind = "io.statefun.kafka.v1/egress" if egress.kind == "kafka" else "io.statefun.kinesis.v1/egress"
+        documents.append({"kind": kind, "spec": _egress_spec(egress)})
+    return documents
+
+
+def _meta_and_spec(kind: str, typename: str, spec: dict[str, Any]) -> dict[str, Any]:
+    rest = {k: v for k, v in spec.items() if k != "id"}
+    return {"meta": {"type": kind, "id": typename}, "spec": rest}
+
+
+def _legacy_v30(model: Model) -> dict[str, Any]:
+    endpoints = []
+    for fn in model.functions:
+        spec = _endpoint_spec(model, fn)
+        transport = spec.pop("transport", None)
+        if transport and "timeouts" in transport:
+            spec["timeouts"] = transport["timeouts"]
+        elif transport:
+            spec["timeouts"] = {k: v for k, v in transport.items() if k in ("call", "connect")}
+        endpoints.append({"endpoint": {"meta": {"kind": "http"}, "spec": spec}})
+    ingresses = []
+    for ingress in model.ingresses:
+        if ingress.kind == "kafka":
+            body = _meta_and_spec("io.statefun.kafka/ingress", ingress.typename, _kafka_ingress_spec(ingress))
+        else:
+            body = _meta_and_spec(
+                "io.statefun.kinesis/ingress", ingress.typename, _kinesis_ingress_spec(ingress)
+            )
+        ingresses.append({"ingress": body})
+    egresses = []
+    for egress in model.egresses:
+        kind = "io.statefun.kafka/egress" if egress.kind == "kafka" else "io.statefun.kinesis/egress"
+        egresses.append({"egress": _meta_and_spec(kind, egress.typename, _egress_spec(egress))})
+    spec: dict[str, Any] = {"endpoints": endpoints}
+    if ingresses:
+        spec["ingresses"] = ingresses
+    if egresses:
+        spec["egresses"] = egresses
+    return {"version": "3.0", "module": {"meta": {"type": "remote"}, "spec": spec}}
+
+
+def _legacy_v20(model: Model) -> dict[str, Any]:
+    endpoint = model.endpoint
+    functions = []
+    for fn in model.functions:
+        states = []
+        for state in fn.states:
+            entry: dict[str, Any] = {"name": state.name}
+            if state.expire_mode is not None:
+                entry["expireAfter"] = format_duration(state.expire_millis)
+                entry["expireMode"] = "after-invoke" if state.expire_mode == "call" else "after-write"
+            states.append(entry)
+        url = endpoint.url.replace("{function.name}", fn.name)
+        spec: dict[str, Any] = {"endpoint": url, "states": states}
+        if endpoint.max_batch_requests is not None:
+            spec["maxNumBatchRequests"] = endpoint.max_batch_requests
+        for key, millis in endpoint.timeouts:
+            spec["timeout" if key == "call" else f"{key}Timeout"] = format_duration(millis)
+        functions.append({"function": {"meta": {"kind": "http", "type": fn.typename}, "spec": spec}})
+    ingresses = []
+    for ingress in model.ingresses:
+        if ingress.kind == "kafka":
+            spec = _kafka_ingress_spec(ingress, value_key="typeUrl")
+            kind = "statefun.kafka.io/routable-protobuf-ingress"
+        else:
+            spec = _kinesis_ingress_spec(ingress, value_key="typeUrl")
+            kind = "statefun.kinesis.io/routable-protobuf-ingress"
+        ingresses.append({"ingress": _meta_and_spec(kind, ingress.typename, spec)})
+    egresses = []
+    for egress in model.egresses:
+        kind = "statefun.kafka.io/generic-egress" if egress.kind == "kafka" else "statefun.kinesis.io/generic-egress"
+        egresses.append(
+            {"egress": _meta_and_spec(kind, egress.typename, _egress_spec(egress, legacy_millis=True))}
+        )
+    module_spec: dict[str, Any] = {"functions": functions}
+    if ingresses:
+        module_spec["ingresses"] = ingresses
+    if egresses:
+        module_spec["egresses"] = egresses
+    return {"version": "2.0", "module": {"meta": {"type": "remote"}, "spec": module_spec}}

@@ -1,0 +1,166 @@
+"""An index of the messages in the descriptors, with their comments and positions.
+
+SourceCodeInfo is indexed once per file by location path (a dict), so finding
+the comment or the position of any element is a lookup, never a scan.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from google.protobuf import descriptor_pb2
+
+from .diagnostics import Location
+from .protoc_runner import ProtoInput
+
+_MESSAGE_TYPE = 4
+_NESTED_TYPE = 3
+_PACKAGE = 2
+_SYNTAX = 12
+
+
+@dataclass(frozen=True)
+class PyModule:
+    """A ``_pb2`` module as generated code imports it."""
+
+    alias: str  # name bound in the importing module
+    package: str  # dotted package of the module inside the generated package ("" = root)
+    name: str  # module name, e.g. "money_pb2"
+    absolute: bool  # True: import from the absolute package (well-known types, foreign files)
+
+    def import_line(self, level: int) -> str:
+        """The import statement for a module ``level`` packages below the generated root."""
+        if self.absolute:
+            source = self.package
+        else:
+            source = "." * (level + 1) + self.package
+        return f"from {source} import {self.name} as {self.alias}"
+
+
+@dataclass(frozen=True)
+class MessageInfo:
+    full_name: str
+    qualname: str  # name inside its file's package, e.g. "Outer.Inner"
+    proto_file: str
+    module: PyModule
+    doc: str
+    location: Location
+    is_map_entry: bool
+    ours: bool  # declared in a file being generated
+
+    @property
+    def python_ref(self) -> str:
+        return f"{self.module.alias}.{self.qualname}"
+
+
+class Schema:
+    """Messages by full name, plus per-file comment lookups."""
+
+    def __init__(self, proto_input: ProtoInput) -> None:
+        self.input = proto_input
+        self.generated = set(proto_input.to_generate)
+        self.messages: dict[str, MessageInfo] = {}
+        self._stub_docs: dict[str, dict[str, str]] = {}
+        self._file_docs: dict[str, str] = {}
+        self._file_modules: dict[str, PyModule] = {}
+        for file in proto_input.files:
+            self._index_file(file)
+
+    def _index_file(self, file: descriptor_pb2.FileDescriptorProto) -> None:
+        locations = {tuple(loc.path): loc for loc in file.source_code_info.location}
+        module = _module_for(file.name, file.name in self.generated)
+        self._file_modules[file.name] = module
+        display = self.input.display_path(file.name)
+        docs: dict[str, str] = {}
+        self._file_docs[file.name] = _comment(locations.get((_PACKAGE,))) or _comment(
+            locations.get((_SYNTAX,))
+        )
+        for path, qualname, message in _walk(file.message_type, (_MESSAGE_TYPE,), ""):
+            location = locations.get(path)
+            span = list(location.span) if location is not None else []
+            doc = _comment(location)
+            full_name = f"{file.package}.{qualname}" if file.package else qualname
+            self.messages[full_name] = MessageInfo(
+                full_name=full_name,
+                qualname=qualname,
+                proto_file=file.name,
+                module=module,
+                doc=doc,
+                location=Location(display, span[0] + 1, span[1] + 1) if span else Location(display),
+                is_map_entry=message.options.map_entry,
+                ours=file.name in self.generated,
+            )
+            if doc:
+                docs[qualname] = doc
+        self._stub_docs[file.name] = docs
+
+    def stub_docstrings(self, proto_name: str) -> dict[str, str]:
+        return self._stub_docs.get(proto_name, {})
+
+    def messages_module(self, proto_name: str) -> PyModule:
+        return self._file_modules[proto_name]
+
+    def file_doc(self, proto_name: str) -> str:
+        return self._file_docs.get(proto_name, "")
+
+    def our_messages(self) -> list[MessageInfo]:
+        return sorted(
+            (m for m in self.messages.values() if m.ours and not m.is_map_entry),
+            key=lambda m: m.full_name,
+        )
+
+
+def _walk(
+    messages: Iterable[descriptor_pb2.DescriptorProto], prefix: tuple[int, ...], parent: str
+) -> Iterator[tuple[tuple[int, ...], str, descriptor_pb2.DescriptorProto]]:
+    for index, message in enumerate(messages):
+        path = (*prefix, index)
+        qualname = f"{parent}.{message.name}" if parent else message.name
+        yield path, qualname, message
+        yield from _walk(message.nested_type, (*path, _NESTED_TYPE), qualname)
+
+
+def _module_for(proto_name: str, ours: bool) -> PyModule:
+    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
+    parts = stem.split("/")
+    name = parts[-1] + "_pb2"
+    package = ".".join(parts[:-1])
+    alias = "_".join(parts) + "_pb2"
+    if not ours:
+        alias = "_" + alias
+    return PyModule(alias=alias, package=package, name=name, absolute=not ours)
+
+
+def proto_path_problem(proto_name: str) -> str | None:
+    """Why a .proto path cannot become an importable module path, if it cannot."""
+    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
+    for part in stem.split("/"):
+        if not part.isidentifier() or keyword.iskeyword(part):
+            return (
+                f"'{part}' in the path of {proto_name} is not a Python identifier, "
+                "so its generated module could not be imported; rename the file or directory"
+            )
+    return None
+
+
+def clean_comment(text: str) -> str:
+    """Comment text as protoc keeps it -> docstring body (one space removed, escaped)."""
+    lines = [line[1:] if line.startswith(" ") else line for line in text.split("\n")]
+    while lines and not lines[-1].strip():
+        lines.pop()
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    body = "\n".join(line.rstrip() for line in lines)
+    body = body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if body.endswith('"'):
+        body += " "
+    return body
+
+
+def _comment(location: descriptor_pb2.SourceCodeInfo.Location | None) -> str:
+    if location is None:
+        return ""
+    text = location.leading_comments or location.trailing_comments
+    return clean_comment(text) if text else ""
