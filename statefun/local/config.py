@@ -148,7 +148,7 @@ class _Builder:
             raise spec.error("urlPathTemplate", f"no host in {template!r}")
         max_batch = spec.integer("maxNumBatchRequests", 1000)
         call_ms, connect_ms = self.timeouts(kind, spec)
-        where = f"{self.file}:{spec.doc.line_of(spec.path)}: document {spec.doc.index}"
+        where = f"{self.file}:{spec.doc.line_of(spec.path + ('urlPathTemplate',))}: document {spec.doc.index}"
         for existing in self.endpoints:
             if existing.functions == functions:
                 raise spec.error("functions", f"{functions!r} is already served by the endpoint at {existing.where}")
@@ -196,10 +196,10 @@ class _Builder:
         if timeouts is None:
             return 60_000.0, 10_000.0
         call = timeouts.duration_ms("call", 60_000)
-        connect = timeouts.duration_ms("connect", 10_000)
+        connect = min(timeouts.duration_ms("connect", 10_000), call)
         for key in ("connect", "read", "write"):
             value = timeouts.duration_ms(key, 10_000)
-            if value > call:
+            if timeouts.has(key) and value > call:
                 raise timeouts.error(key, f"must not be longer than the call timeout ({call:g} ms)")
         self.warn_unknown(timeouts, {"call", "connect", "read", "write"}, "timeouts")
         return call, connect
