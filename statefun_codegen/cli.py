@@ -1,0 +1,181 @@
+"""``statefun-codegen`` / ``python -m statefun_codegen``: generate, check or diff.
+
+Exit codes as black and ruff use them: 0 done (or nothing to change), 1 user
+errors in the input or ``--check``/``--diff`` found changes, 2 usage,
+configuration or I/O problems, 123 an internal error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from . import __name__ as _package
+from .config import ConfigError, Settings, load_settings
+from .diagnostics import GenerationError
+from .generate import Options, check_options, generate
+from .protoc_runner import compile_protos
+from .render_yaml import FORMATS
+from .writer import apply, plan, unified_diff
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
+VERSION = "0.1"
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="statefun-codegen",
+        description=(
+            "Generate typed Python (protobuf modules, StateFun types, typed function "
+            "contexts) and module.yaml from .proto files and a function manifest."
+        ),
+    )
+    parser.add_argument(
+        "paths",
+        nargs="*",
+        help=".proto files or directories (searched recursively; a directory is also an include root)",
+    )
+    parser.add_argument("-o", "--out", help="output directory (the functions' Python package)")
+    parser.add_argument("-m", "--manifest", help="the function manifest (default: <first dir>/statefun.yaml)")
+    parser.add_argument(
+        "-I", "--proto-path", action="append", default=None, help="extra include root (repeatable)"
+    )
+    parser.add_argument("--module-format", choices=FORMATS, help="module.yaml format (default 3.1)")
+    parser.add_argument("--package", help="name of the generated subpackage (default 'generated')")
+    parser.add_argument("--module-yaml", help="module.yaml path inside the output (default module.yaml)")
+    parser.add_argument(
+        "--no-stubs", action="store_true", help="do not create missing function-body files"
+    )
+    parser.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 if any file would change"
+    )
+    parser.add_argument("--diff", action="store_true", help="write nothing; print a unified diff")
+    parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
+    parser.add_argument("--version", action="version", version=f"statefun-codegen {VERSION}")
+    return parser
+
+
+def _merge(settings: Settings, args: argparse.Namespace) -> Settings:
+    if args.paths:
+        settings.paths = list(args.paths)
+    for name in ("out", "manifest", "module_format", "package", "module_yaml"):
+        value = getattr(args, name)
+        if value is not None:
+            setattr(settings, name, value)
+    if args.proto_path:
+        settings.proto_path = list(args.proto_path)
+    if args.no_stubs:
+        settings.stubs = False
+    return settings
+
+
+def _inputs(settings: Settings) -> tuple[list[Path], list[Path], Path, Path]:
+    if not settings.paths:
+        raise ConfigError("no .proto files or directories given (pass PATHS or set 'paths')")
+    protos: list[Path] = []
+    roots: list[Path] = [Path(p) for p in settings.proto_path]
+    for raw in settings.paths:
+        path = Path(raw)
+        if path.is_dir():
+            roots.append(path)
+            protos.extend(sorted(path.rglob("*.proto")))
+        elif path.is_file() and path.suffix == ".proto":
+            protos.append(path)
+        elif not path.exists():
+            raise ConfigError(f"{raw}: no such file or directory")
+        else:
+            raise ConfigError(f"{raw}: not a .proto file or a directory")
+    for proto in protos:
+        if not any(_inside(proto, root) for root in roots):
+            roots.append(proto.parent)
+    if not protos:
+        raise ConfigError(f"no .proto files found in {', '.join(settings.paths)}")
+    if settings.manifest is None:
+        first_dir = next((Path(p) for p in settings.paths if Path(p).is_dir()), None)
+        candidate = first_dir / "statefun.yaml" if first_dir else None
+        if candidate is None or not candidate.is_file():
+            raise ConfigError("no manifest: pass --manifest or put statefun.yaml in the schema directory")
+        settings.manifest = str(candidate)
+    manifest = Path(settings.manifest)
+    if not manifest.is_file():
+        raise ConfigError(f"{manifest}: no such manifest file")
+    if settings.out is None:
+        raise ConfigError("no output directory: pass --out or set 'out' in [tool.statefun-codegen]")
+    unique_roots = list(dict.fromkeys(roots))
+    return sorted(set(protos)), unique_roots, manifest, Path(settings.out)
+
+
+def _inside(path: Path, root: Path) -> bool:
+    try:
+        path.resolve().relative_to(root.resolve())
+    except ValueError:
+        return False
+    return True
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = _merge(load_settings(Path.cwd()), args)
+        options = Options(
+            module_format=settings.module_format,
+            package=settings.package,
+            module_yaml=settings.module_yaml,
+            stubs=settings.stubs,
+        )
+        problems = check_options(options)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        protos, roots, manifest, out_dir = _inputs(settings)
+        manifest_text = manifest.read_text(encoding="utf-8")
+    except ConfigError as exc:
+        print(f"statefun-codegen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except (OSError, UnicodeDecodeError) as exc:
+        print(f"statefun-codegen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        proto_input = compile_protos(protos, roots)
+        files = generate(proto_input, manifest_text, manifest.as_posix(), options)
+    except GenerationError as exc:
+        sys.stderr.write(exc.format())
+        return EXIT_ERRORS
+    owned = [options.package, options.module_yaml]
+    the_plan = plan(out_dir, files, owned)
+    if args.check or args.diff:
+        if args.diff:
+            sys.stdout.write(unified_diff(the_plan))
+        if args.check and not args.quiet:
+            for file in the_plan.writes:
+                print(f"would {'create' if not (out_dir / file.path).exists() else 'update'} "
+                      f"{(out_dir / file.path).as_posix()}", file=sys.stderr)
+            for relative in the_plan.stale:
+                print(f"stale generated file {(out_dir / relative).as_posix()}", file=sys.stderr)
+        return EXIT_ERRORS if the_plan.changed else EXIT_OK
+    try:
+        apply(the_plan)
+    except OSError as exc:
+        print(f"statefun-codegen: error: cannot write {out_dir}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.quiet:
+        removed = f", removed {len(the_plan.stale)} stale" if the_plan.stale else ""
+        print(
+            f"statefun-codegen: {len(the_plan.writes)} file(s) written{removed} in {out_dir.as_posix()} "
+            f"({len(files) - len(the_plan.writes)} unchanged)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return run(argv)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # an internal bug: say so clearly, keep the traceback for a report
+        print(f"{_package}: internal error, please report it:", file=sys.stderr)
+        traceback.print_exc()
+        return EXIT_INTERNAL

@@ -1,0 +1,80 @@
+"""``protoc-gen-statefun`` / ``python -m statefun_codegen.plugin``: the protoc plugin front end.
+
+Reads a CodeGeneratorRequest on stdin and answers with the same files the CLI
+writes (minus the user's body files, which protoc would overwrite on every run).
+Problems with the input go in ``CodeGeneratorResponse.error`` (exit 0, as the
+plugin protocol asks); only an unreadable request is a non-zero exit.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from google.protobuf.compiler import plugin_pb2
+
+from .config import ConfigError, parse_plugin_parameter
+from .diagnostics import GenerationError
+from .generate import Options, check_options, generate
+from .protoc_runner import ProtoInput
+
+# Edition enum values (descriptor.proto), not years.
+MINIMUM_EDITION = 998  # EDITION_PROTO2
+MAXIMUM_EDITION = 1001  # EDITION_2024
+
+
+def respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGeneratorResponse:
+    response = plugin_pb2.CodeGeneratorResponse(
+        supported_features=(
+            plugin_pb2.CodeGeneratorResponse.FEATURE_PROTO3_OPTIONAL
+            | plugin_pb2.CodeGeneratorResponse.FEATURE_SUPPORTS_EDITIONS
+        ),
+        minimum_edition=MINIMUM_EDITION,
+        maximum_edition=MAXIMUM_EDITION,
+    )
+    try:
+        parameters = parse_plugin_parameter(request.parameter)
+        options = Options(
+            module_format=parameters.get("module_format", "3.1"),
+            package=parameters.get("package", "generated"),
+            module_yaml=parameters.get("module_yaml", "module.yaml"),
+            stubs=False,
+        )
+        problems = check_options(options)
+        if problems:
+            raise ConfigError("; ".join(problems))
+        manifest_path = parameters["manifest"]
+        try:
+            manifest_text = Path(manifest_path).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{manifest_path}: cannot read the manifest: {exc}") from None
+        proto_input = ProtoInput(
+            files=tuple(request.proto_file), to_generate=tuple(request.file_to_generate)
+        )
+        files = generate(proto_input, manifest_text, manifest_path, options)
+    except ConfigError as exc:
+        response.error = f"statefun: error: {exc}\n"
+        return response
+    except GenerationError as exc:
+        response.error = exc.format()
+        return response
+    for file in files:
+        response.file.add(name=file.path, content=file.content)
+    return response
+
+
+def main() -> int:
+    data = sys.stdin.buffer.read()
+    try:
+        request = plugin_pb2.CodeGeneratorRequest.FromString(data)
+    except Exception as exc:  # not a request at all: an internal failure, not a user error
+        print(f"protoc-gen-statefun: cannot parse the CodeGeneratorRequest on stdin: {exc}", file=sys.stderr)
+        return 1
+    response = respond(request)
+    sys.stdout.buffer.write(response.SerializeToString())
+    sys.stdout.buffer.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
