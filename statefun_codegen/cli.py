@@ -61,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
 def _merge(settings: Settings, args: argparse.Namespace) -> Settings:
     if args.paths:
         settings.paths = list(args.paths)
+        # a manifest from the config belongs to the config's paths, not to these
+        settings.manifest = None
     for name in ("out", "manifest", "module_format", "package", "module_yaml"):
         value = getattr(args, name)
         if value is not None:

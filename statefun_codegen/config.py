@@ -6,6 +6,8 @@ strict: an unknown key is an error, never silently ignored.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,11 +53,11 @@ def find_pyproject(start: Path) -> Path | None:
 
 
 def _load_toml(path: Path) -> dict[str, Any]:
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
+    if sys.version_info >= (3, 11):
+        import tomllib as toml
+    else:  # Python 3.10 has no tomllib; tomli is the same parser
         try:
-            import tomli as tomllib  # type: ignore[no-redef]
+            toml = importlib.import_module("tomli")
         except ModuleNotFoundError:
             raise ConfigError(
                 f"{path}: reading [tool.statefun-codegen] on Python 3.10 needs 'tomli'; "
@@ -63,8 +65,8 @@ def _load_toml(path: Path) -> dict[str, Any]:
             ) from None
     try:
         with path.open("rb") as handle:
-            data: dict[str, Any] = tomllib.load(handle)
-    except (OSError, tomllib.TOMLDecodeError) as exc:
+            data: dict[str, Any] = toml.load(handle)
+    except (OSError, ValueError) as exc:  # TOMLDecodeError is a ValueError
         raise ConfigError(f"{path}: {exc}") from None
     return data
 

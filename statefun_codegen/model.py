@@ -487,8 +487,9 @@ class _Builder:
 
     def _egress(self, decl: EgressDecl) -> EgressModel | None:
         typename = self._typename_of(decl.name, decl.location, "egress")
+        # an unresolved type is reported here; the egress stays so its users do not cascade
         type_ = self.resolve_type(decl.type, f"egress '{decl.name}'") if decl.type else None
-        if typename is None or (decl.type is not None and type_ is None):
+        if typename is None:
             return None
         return EgressModel(
             name=decl.name,

@@ -159,12 +159,12 @@ def _legacy_v30(model: Model) -> dict[str, Any]:
     for egress in model.egresses:
         kind = "io.statefun.kafka/egress" if egress.kind == "kafka" else "io.statefun.kinesis/egress"
         egresses.append({"egress": _meta_and_spec(kind, egress.typename, _egress_spec(egress))})
-    spec: dict[str, Any] = {"endpoints": endpoints}
+    module_spec: dict[str, Any] = {"endpoints": endpoints}
     if ingresses:
-        spec["ingresses"] = ingresses
+        module_spec["ingresses"] = ingresses
     if egresses:
-        spec["egresses"] = egresses
-    return {"version": "3.0", "module": {"meta": {"type": "remote"}, "spec": spec}}
+        module_spec["egresses"] = egresses
+    return {"version": "3.0", "module": {"meta": {"type": "remote"}, "spec": module_spec}}
 
 
 def _legacy_v20(model: Model) -> dict[str, Any]:
@@ -188,12 +188,12 @@ def _legacy_v20(model: Model) -> dict[str, Any]:
     ingresses = []
     for ingress in model.ingresses:
         if ingress.kind == "kafka":
-            spec = _kafka_ingress_spec(ingress, value_key="typeUrl")
+            ingress_spec = _kafka_ingress_spec(ingress, value_key="typeUrl")
             kind = "statefun.kafka.io/routable-protobuf-ingress"
         else:
-            spec = _kinesis_ingress_spec(ingress, value_key="typeUrl")
+            ingress_spec = _kinesis_ingress_spec(ingress, value_key="typeUrl")
             kind = "statefun.kinesis.io/routable-protobuf-ingress"
-        ingresses.append({"ingress": _meta_and_spec(kind, ingress.typename, spec)})
+        ingresses.append({"ingress": _meta_and_spec(kind, ingress.typename, ingress_spec)})
     egresses = []
     for egress in model.egresses:
         kind = "statefun.kafka.io/generic-egress" if egress.kind == "kafka" else "statefun.kinesis.io/generic-egress"
