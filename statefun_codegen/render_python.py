@@ -13,6 +13,7 @@ from functools import lru_cache
 
 import jinja2
 
+from .durations import format_duration
 from .model import PROTOBUF_NAMESPACE, EgressModel, FunctionModel, Model, StateModel, TypeModel
 from .schema import PyModule
 
@@ -60,7 +61,7 @@ def timedelta_literal(millis: int) -> str:
 def expiry(state: StateModel) -> str:
     if state.expire_mode is None:
         return "never expires"
-    return f"expires {timedelta_literal(state.expire_millis)} after each {state.expire_mode}"
+    return f"expires {format_duration(state.expire_millis)} after each {state.expire_mode}"
 
 
 def type_factory(type_: TypeModel) -> str:
@@ -170,7 +171,6 @@ def render_function(model: Model, fn: FunctionModel, header: str) -> str:
         type_constants=sorted(t.constant for t in fn.types if not t.is_builtin),
         uses_timedelta=bool(fn.sends) or any(s.expire_mode for s in fn.states),
         input_union=_input_union(fn),
-        accepts_text=" or ".join(t.typename for t in fn.inputs),
     )
 
 
@@ -206,10 +206,16 @@ def render_subpackage_init(header: str, what: str) -> str:
 
 
 def needs_black(text: str) -> bool:
-    return any(
-        len(line) > LINE_LENGTH and not line.lstrip().startswith("#")
-        for line in text.split("\n")
-    )
+    """True if a code line is too long; comments and docstrings black leaves alone."""
+    in_string = False
+    for line in text.split("\n"):
+        quotes = line.count('"""')
+        if not in_string and quotes == 0:
+            if len(line) > LINE_LENGTH and not line.lstrip().startswith("#"):
+                return True
+        if quotes % 2:
+            in_string = not in_string
+    return False
 
 
 def blacken(text: str) -> str:

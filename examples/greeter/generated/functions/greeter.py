@@ -35,7 +35,7 @@ SEEN_COUNT_SPEC: Final[ValueSpec[messages_pb2.SeenCount]] = ValueSpec(
     name="seen_count",
     type=SEEN_COUNT_TYPE,
 )
-"""State ``seen_count``: type.googleapis.com/example.SeenCount, never expires."""
+"""State ``seen_count`` (type.googleapis.com/example.SeenCount); never expires."""
 
 SPECS: Final[list[ValueSpec[Any]]] = [
     SEEN_COUNT_SPEC,
@@ -107,7 +107,10 @@ class GreeterContext:
 
 
 GreeterHandler = Callable[
-    [GreeterContext, messages_pb2.GreetRequest],
+    [
+        GreeterContext,
+        messages_pb2.GreetRequest,
+    ],
     Awaitable[None] | None,
 ]
 """The body you write: ``async def (ctx, message) -> None`` (a plain def works too)."""
@@ -127,8 +130,9 @@ def register(
         if message.is_type(GREET_REQUEST_TYPE):
             value = message.as_type(GREET_REQUEST_TYPE)
         else:
+            accepted = " or ".join(accepted_type.typename for accepted_type in ACCEPTS)
             raise TypeError(
-                f"{TYPENAME} accepts type.googleapis.com/example.GreetRequest, "
+                f"{TYPENAME} accepts {accepted}, "
                 f"but got a message of type {message.value_typename()!r}"
             )
         if value is None:
