@@ -143,6 +143,9 @@ async def _run(args: argparse.Namespace) -> int:
         store = Store(args.db, args.sync.upper())
     except Exception as error:
         raise ConfigError(f"--db {args.db}: can not open the SQLite database: {error}") from None
+    if not store.lock():
+        store.close()
+        raise ConfigError(f"--db {args.db}: the database is in use by another statefun-local process")
     engine = Engine(config, store, sinks, egress_types, _log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

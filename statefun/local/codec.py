@@ -23,14 +23,24 @@ class RecordError(ValueError):
 
 def import_proto_modules(names: list[str]) -> None:
     for name in names:
+        _classes.clear()  # types unknown so far may be known after this import
         try:
             importlib.import_module(name)
         except Exception as error:  # any import failure is a user configuration problem
             raise ConfigError(f"--proto-module {name}: can not import it: {error}") from None
 
 
+_classes: dict[str, type[message.Message] | None] = {}
+
+
 def message_class(typename: str) -> type[message.Message] | None:
     """The protobuf class for 'type.googleapis.com/pkg.Msg' (or any 'prefix/pkg.Msg'), if loaded."""
+    if typename not in _classes:
+        _classes[typename] = _find_class(typename)
+    return _classes[typename]
+
+
+def _find_class(typename: str) -> type[message.Message] | None:
     full_name = typename.rpartition("/")[2]
     try:
         descriptor = descriptor_pool.Default().FindMessageTypeByName(full_name)

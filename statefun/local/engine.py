@@ -168,7 +168,7 @@ class Engine:
         dispatched once committed. Await the result before acknowledging them to a producer."""
 
         def apply(store: Store) -> list[Envelope]:
-            envelopes = [store.insert_inbox(target, caller, argument) for target, caller, argument in messages]
+            envelopes = store.insert_inbox_many(messages)
             if offset is not None:
                 store.set_offset(*offset)
             return envelopes
@@ -353,15 +353,14 @@ class Engine:
                 store.put_state(address, name, value, at_ms)
             for name in effects.deletes:
                 store.delete_state(address, name)
-            envelopes = [store.insert_inbox(target, address, argument) for target, argument in effects.messages]
+            envelopes = store.insert_inbox_many([(target, address, argument) for target, argument in effects.messages])
             for token in effects.cancellations:
                 store.cancel_timers(address, token)
             timers = [
                 (at_ms + delay, store.insert_timer(at_ms + delay, address, token, target, argument))
                 for delay, token, target, argument in effects.delayed
             ]
-            for egress_id, line in effects.egress:
-                store.insert_outbox(egress_id, line)
+            store.insert_outbox(effects.egress)
             store.delete_inbox(effects.consumed)
             return Committed(envelopes, timers, len(effects.egress))
 

@@ -19,7 +19,7 @@ EXPIRE_AFTER_INVOKE = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS inbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     target_type TEXT NOT NULL, target_id TEXT NOT NULL,
     caller_type TEXT, caller_id TEXT,
     argument BLOB NOT NULL
@@ -93,6 +93,22 @@ class Store:
         self.db.execute(f"PRAGMA synchronous={synchronous}")
         self.db.executescript(_SCHEMA)
         self._in_transaction = False
+        # Sequence numbers are assigned here (one process owns the file, see lock()) so that
+        # many messages can be inserted with one executemany.
+        last = self.db.execute("SELECT MAX(seq) FROM inbox").fetchone()[0]
+        self._next_seq = int(last or 0) + 1
+
+    def lock(self) -> bool:
+        """Hold the database for this process alone; False if another process has it."""
+        if self.path == ":memory:":
+            return True
+        self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+            self.db.execute("COMMIT")
+        except sqlite3.OperationalError:
+            return False
+        return True
 
     def close(self) -> None:
         self.db.close()
@@ -126,13 +142,25 @@ class Store:
 
     # --- inbox -------------------------------------------------------------------------
     def insert_inbox(self, target: Address, caller: Address | None, argument: bytes) -> Envelope:
-        cursor = self.db.execute(
-            "INSERT INTO inbox (target_type, target_id, caller_type, caller_id, argument) "
-            "VALUES (?, ?, ?, ?, ?)",
-            (target[0], target[1], caller[0] if caller else None, caller[1] if caller else None, argument),
+        return self.insert_inbox_many([(target, caller, argument)])[0]
+
+    def insert_inbox_many(self, messages: list[tuple[Address, Address | None, bytes]]) -> list[Envelope]:
+        first = self._next_seq
+        self._next_seq += len(messages)
+        envelopes = [
+            Envelope(first + offset, target, caller, argument)
+            for offset, (target, caller, argument) in enumerate(messages)
+        ]
+        self.db.executemany(
+            "INSERT INTO inbox (seq, target_type, target_id, caller_type, caller_id, argument) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (e.seq, e.target[0], e.target[1], e.caller[0] if e.caller else None,
+                 e.caller[1] if e.caller else None, e.argument)
+                for e in envelopes
+            ],
         )
-        assert cursor.lastrowid is not None
-        return Envelope(cursor.lastrowid, target, caller, argument)
+        return envelopes
 
     def delete_inbox(self, seqs: Iterable[int]) -> None:
         self.db.executemany("DELETE FROM inbox WHERE seq = ?", ((seq,) for seq in seqs))
@@ -232,8 +260,9 @@ class Store:
         return self.insert_inbox((target_type, target_id), (sender_type, sender_id), bytes(argument))
 
     # --- egress outbox -----------------------------------------------------------------
-    def insert_outbox(self, egress_id: str, line: str) -> None:
-        self.db.execute("INSERT INTO outbox (egress_id, line) VALUES (?, ?)", (egress_id, line))
+    def insert_outbox(self, records: list[tuple[str, str]]) -> None:
+        """Append (egress id, JSON line) records in order."""
+        self.db.executemany("INSERT INTO outbox (egress_id, line) VALUES (?, ?)", records)
 
     def read_outbox(self, limit: int) -> list[OutboxRow]:
         return [
