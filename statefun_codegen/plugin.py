@@ -53,10 +53,11 @@ def respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerato
         )
         files = generate(proto_input, manifest_text, manifest_path, options)
     except ConfigError as exc:
-        response.error = f"statefun: error: {exc}\n"
+        response.error = f"statefun: error: {exc}"
         return response
     except GenerationError as exc:
-        response.error = exc.format()
+        # protoc ends the text with its own newline
+        response.error = exc.format().rstrip("\n")
         return response
     for file in files:
         response.file.add(name=file.path, content=file.content)

@@ -1,0 +1,81 @@
+"""The protoc plugin front end: same files as the CLI, errors through protoc, strict options."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+RICH = HERE / "schemas" / "rich"
+PLUGIN = Path(sys.executable).parent / "protoc-gen-statefun"
+
+
+def _protoc(out: Path, *options: str, schema: Path = RICH) -> subprocess.CompletedProcess[str]:
+    protos = sorted(p.relative_to(schema).as_posix() for p in schema.rglob("*.proto"))
+    out.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(
+        [sys.executable, "-m", "grpc_tools.protoc", f"-I{schema}", f"--plugin=protoc-gen-statefun={PLUGIN}",
+         f"--statefun_out={out}", *[f"--statefun_opt={o}" for o in options], *protos],
+        capture_output=True, text=True, timeout=60, cwd=schema,
+    )
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("module_format", ["3.1", "2.0"])
+def test_plugin_and_cli_give_equal_files(
+    module_format: str, generate: Callable[..., Path], tmp_path: Path
+) -> None:
+    cli_out = generate("rich", "--no-stubs", "--module-format", module_format, out="cli")
+    result = _protoc(tmp_path / "plugin", "manifest=statefun.yaml", f"module_format={module_format}")
+    assert result.returncode == 0, result.stderr
+    assert _files(tmp_path / "plugin") == _files(cli_out)
+
+
+def test_a_manifest_error_goes_through_protoc_and_nothing_is_written(tmp_path: Path) -> None:
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "a.proto").write_text('syntax = "proto3";\npackage p;\nmessage GreetRequest {}\n')
+    (schema / "m.yaml").write_text("namespace: p\nendpoint: http://x/\nfunctions:\n  f:\n    input: GreetReqest\n")
+    result = _protoc(tmp_path / "out", "manifest=m.yaml", schema=schema)
+    assert result.returncode == 1
+    assert result.stderr == (
+        "--statefun_out: m.yaml:5:12: error: unknown type 'GreetReqest' in the input of function p/f: not a message "
+        "in the .proto files, a type declared under 'types', or a built-in (bool, int, long, float, double, "
+        "string) (did you mean 'GreetRequest'?)\n"
+    )
+    assert _files(tmp_path / "out") == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["manifest=statefun.yaml", "modul_format=3.0"],
+         "unknown plugin option 'modul_format' (did you mean 'module_format'?)"),
+        (["module_format=3.0"], "the plugin needs the manifest: --statefun_opt=manifest=PATH"),
+        (["manifest=statefun.yaml", "module_format=9"], "unknown module.yaml format '9'"),
+    ],
+)
+def test_plugin_options_are_strict(options: list[str], message: str, tmp_path: Path) -> None:
+    result = _protoc(tmp_path / "out", *options)
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert _files(tmp_path / "out") == {}
+
+
+def test_proto3_optional_and_editions_are_declared() -> None:
+    from google.protobuf.compiler import plugin_pb2
+
+    from statefun_codegen.plugin import respond
+
+    response = respond(plugin_pb2.CodeGeneratorRequest(parameter="manifest=/nonexistent.yaml"))
+    assert response.supported_features == 3
+    assert (response.minimum_edition, response.maximum_edition) == (998, 1001)
+    assert "cannot read the manifest" in response.error
