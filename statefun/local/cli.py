@@ -139,13 +139,7 @@ async def _run(args: argparse.Namespace) -> int:
     if args.egress_dir:
         os.makedirs(args.egress_dir, exist_ok=True)
     sinks = _sinks(args, config)
-    try:
-        store = Store(args.db, args.sync.upper())
-    except Exception as error:
-        raise ConfigError(f"--db {args.db}: can not open the SQLite database: {error}") from None
-    if not store.lock():
-        store.close()
-        raise ConfigError(f"--db {args.db}: the database is in use by another statefun-local process")
+    store = Store(args.db, args.sync.upper())
     engine = Engine(config, store, sinks, egress_types, _log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

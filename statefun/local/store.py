@@ -11,6 +11,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterable, Iterator
 
+from statefun.local.errors import ConfigError
+
 Address = tuple[str, str]  # (function type "ns/name", id)
 
 EXPIRE_NONE = 0
@@ -86,29 +88,27 @@ class OutboxRow:
 
 class Store:
     def __init__(self, path: str, synchronous: str = "NORMAL") -> None:
+        """Open (or create) the database and hold it for this process alone: a second runtime
+        on the same file would break the at-most-one-request-per-address rule."""
         self.path = path
-        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-        if path != ":memory:":
-            self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(f"PRAGMA synchronous={synchronous}")
-        self.db.executescript(_SCHEMA)
-        self._in_transaction = False
-        # Sequence numbers are assigned here (one process owns the file, see lock()) so that
-        # many messages can be inserted with one executemany.
+        self.db = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0.5)
+        try:
+            if path != ":memory:":
+                self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
+                self.db.execute("PRAGMA journal_mode=WAL")
+            self.db.execute(f"PRAGMA synchronous={synchronous}")
+            self.db.execute("BEGIN IMMEDIATE")  # takes the write lock; EXCLUSIVE mode keeps it
+            self.db.execute("COMMIT")
+            self.db.executescript(_SCHEMA)
+        except sqlite3.OperationalError as error:
+            self.db.close()
+            if "locked" in str(error):
+                raise ConfigError(f"{path}: the database is in use by another statefun-local process") from None
+            raise ConfigError(f"{path}: can not open the SQLite database: {error}") from None
+        # Sequence numbers are assigned here (this process owns the file) so that many
+        # messages can be inserted with one executemany.
         last = self.db.execute("SELECT MAX(seq) FROM inbox").fetchone()[0]
         self._next_seq = int(last or 0) + 1
-
-    def lock(self) -> bool:
-        """Hold the database for this process alone; False if another process has it."""
-        if self.path == ":memory:":
-            return True
-        self.db.execute("PRAGMA locking_mode=EXCLUSIVE")
-        try:
-            self.db.execute("BEGIN IMMEDIATE")
-            self.db.execute("COMMIT")
-        except sqlite3.OperationalError:
-            return False
-        return True
 
     def close(self) -> None:
         self.db.close()

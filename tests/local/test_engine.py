@@ -288,3 +288,52 @@ def test_state_and_timers_survive_a_restart(tmp_path) -> None:
     handlers = {"greeter": greeter_handler(), "router": router}
     run(tmp_path, handlers, first, db=db, targets="[example/router]")
     run(tmp_path, handlers, second, db=db, targets="[example/router]")
+
+
+@pytest.mark.parametrize(
+    "breakage, problem",
+    [
+        ("undeclared-state", "mutated state 'ghost', which it never declared"),
+        ("unknown-egress", "sent to egress 'example/nowhere', which"),
+        ("unserved-target", "sent a message to 'nobody/home', which no endpoint"),
+        ("wrong-state-type", "wrote state 'seen' as io.statefun.types/string, but it is registered as io.statefun.types/int"),
+    ],
+)
+def test_replies_the_module_can_not_honour_stop_the_runtime(tmp_path, breakage: str, problem: str) -> None:
+    async def broken(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        if "seen" not in state_of(request):
+            return missing_state(("seen", INT_TYPE, 0, 0))
+        response = pb.FromFunction()
+        result = response.invocation_result
+        if breakage == "undeclared-state":
+            result.state_mutations.add(mutation_type=1, state_name="ghost", state_value=int_value(1))
+        elif breakage == "unknown-egress":
+            kafka_egress(response, "example/nowhere", "t", "k", b"v")
+        elif breakage == "unserved-target":
+            result.outgoing_messages.add(target=pb.Address(namespace="nobody", type="home", id="x"),
+                                         argument=int_value(1))
+        else:
+            result.state_mutations.add(mutation_type=1, state_name="seen", state_value=pb.TypedValue(
+                typename="io.statefun.types/string", has_value=True, value=b""))
+        return reply(response)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert isinstance(engine.failure, ProtocolError)
+        assert problem in str(engine.failure)
+        assert engine.store.inbox_size() == 1 and sink.lines == []
+
+    run(tmp_path, {"greeter": broken}, scenario)
+
+
+def test_a_function_without_effects_may_reply_with_an_empty_body(tmp_path) -> None:
+    async def silent(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        return reply(pb.FromFunction())  # zero bytes, as the Python SDK sends
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await idle(engine)
+        assert engine.failure is None and engine.store.inbox_size() == 0
+
+    run(tmp_path, {"greeter": silent}, scenario)
