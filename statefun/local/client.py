@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Callable
 
 import aiohttp
 
@@ -24,7 +25,8 @@ def is_retried_status(status: int) -> bool:
 class FunctionClient:
     """One keep-alive connection pool shared by all endpoints."""
 
-    def __init__(self, pool_size: int = 256) -> None:
+    def __init__(self, pool_size: int = 256, log: Callable[[str], None] | None = None) -> None:
+        self._log = log or (lambda text: None)
         self._session: aiohttp.ClientSession | None = None
         self._pool_size = pool_size
         self.requests_sent = 0
@@ -45,6 +47,7 @@ class FunctionClient:
         deadline = time.monotonic() + call_timeout_s
         backoff = _FIRST_BACKOFF_S
         attempts = 0
+        next_report = time.monotonic()
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
@@ -68,6 +71,10 @@ class FunctionClient:
             except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as error:
                 last_failure = _describe(error)
             remaining = deadline - time.monotonic()
+            if remaining > 0.005 and time.monotonic() >= next_report:
+                # Retrying quietly for minutes would look like a hang.
+                self._log(f"{url}: {last_failure}; retrying for up to {remaining:.0f} s more")
+                next_report = time.monotonic() + 5
             if remaining <= 0.005:
                 raise FunctionCallError(
                     f"{url} did not succeed within the call timeout of {call_timeout_s:g} s "

@@ -10,6 +10,8 @@ from __future__ import annotations
 import base64
 import importlib
 import json
+import os
+import sys
 from typing import Any
 
 from google.protobuf import descriptor_pool, json_format, message, message_factory
@@ -17,11 +19,17 @@ from google.protobuf import descriptor_pool, json_format, message, message_facto
 from statefun.local.errors import ConfigError
 
 
+PROTOBUF_PREFIX = "type.googleapis.com/"
+
+
 class RecordError(ValueError):
     """An ingress record that can not be turned into a message; the text says why."""
 
 
 def import_proto_modules(names: list[str]) -> None:
+    """Import _pb2 modules by name; the current directory counts, as it does for python -m."""
+    if names and os.getcwd() not in sys.path and "" not in sys.path:
+        sys.path.insert(0, os.getcwd())
     for name in names:
         _classes.clear()  # types unknown so far may be known after this import
         try:
@@ -79,7 +87,12 @@ def encode_value(record: dict[str, Any], value_type: str) -> bytes:
             return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as error:
             raise RecordError(f"value does not fit {value_type}: {error}") from None
-    # Same bytes as the SDK's make_json_type: compact-free json.dumps, UTF-8.
+    if value_type.startswith(PROTOBUF_PREFIX):
+        raise RecordError(
+            f"{value_type} names a protobuf message the runtime does not know: import its _pb2 "
+            "module with --proto-module to give the value as JSON, or give 'value_base64'"
+        )
+    # Same bytes as the SDK's make_json_type: json.dumps, UTF-8.
     return json.dumps(value, ensure_ascii=False).encode("utf-8")
 
 

@@ -99,11 +99,11 @@ class Engine:
     ) -> None:
         self.config = config
         self.store = store
-        self.client = FunctionClient()
+        self.log = log or (lambda text: print(f"statefun-local: {text}", file=sys.stderr, flush=True))
+        self.client = FunctionClient(log=self.log)
         self.committer = Committer(store)
         self.egress_writer = EgressWriter(store, sinks)
         self.egress_types = egress_types or {}
-        self.log = log or (lambda text: print(f"statefun-local: {text}", file=sys.stderr, flush=True))
         self.specs: dict[str, dict[str, StateSpec]] = {}
         self.mailboxes: dict[Address, Mailbox] = {}
         self.backlog = 0  # accepted messages not yet committed as processed

@@ -131,3 +131,11 @@ def test_an_egress_record_of_the_wrong_type_is_a_protocol_error() -> None:
     spec = EgressSpec("example/out", KAFKA_EGRESS)
     with pytest.raises(ProtocolError, match="takes type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"):
         egress_line(spec, pb.TypedValue(typename="example/Other", has_value=True, value=b"x"), None)
+
+
+def test_a_json_value_for_an_unknown_protobuf_type_is_refused(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    path = tmp_path / "module.yaml"
+    path.write_text(MODULE.replace(PROTO_TYPE, "type.googleapis.com/example.Unknown"))
+    config = load_module(str(path))
+    with pytest.raises(RecordError, match="import its _pb2 module with --proto-module"):
+        record_messages({"ingress": "example/names", "topic": "records", "key": "k", "value": {"a": 1}}, config)
