@@ -8,6 +8,7 @@ manager and worker, and the functions service named after the endpoint host in m
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shlex
 from urllib.parse import urlsplit
@@ -34,7 +35,7 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", help="the module.yaml to deploy")
     parser.add_argument("--out", help="output directory (default: the directory of module.yaml)")
-    parser.add_argument("--name", help="module name under /opt/statefun/modules/ (default: the output directory's name)")
+    parser.add_argument("--name", help="module name under /opt/statefun/modules/ (default: the name of module.yaml's directory)")
     parser.add_argument("--functions-command", default="python -m examples.greeter --host 0.0.0.0 --port {port}",
                         help="command of the functions service; {port} is the endpoint port (default: %(default)s)")
     parser.add_argument("--functions-context", default=None,
@@ -105,7 +106,10 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
     files: dict[str, str] = {}
     module_in_out = os.path.abspath(os.path.join(out, "module.yaml"))
     if rewritten != module_text or module_in_out != os.path.abspath(module):
-        files["module.yaml"] = rewritten
+        note = f"# Copied by `statefun-local deploy` from {module}"
+        if rewritten != module_text:
+            note += "; loopback hosts replaced by docker-compose service names"
+        files["module.yaml"] = note + ".\n" + rewritten
     files["Dockerfile"] = (
         "# The StateFun runtime with this module baked in (see docs/deploy.md).\n"
         f"FROM {STATEFUN_IMAGE}\n"
@@ -120,7 +124,7 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
         "COPY . /app\n"
         "RUN pip install --no-cache-dir '.[aiohttp]'\n"
         f"EXPOSE {function_port}\n"
-        f"CMD {yaml.safe_dump(shlex.split(command), default_flow_style=True, width=1000).strip()}\n"
+        f"CMD {json.dumps(shlex.split(command))}\n"
     )
     services: dict[str, object] = {}
     depends = [function_host]
@@ -182,7 +186,7 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
 
 def deploy(args: argparse.Namespace) -> int:
     out = args.out or os.path.dirname(os.path.abspath(args.module))
-    name = args.name or os.path.basename(os.path.abspath(out)) or "module"
+    name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.module))) or "module"
     files = render(args.module, out, name, args.functions_command, args.functions_context, args.functions_service)
     os.makedirs(out, exist_ok=True)
     for relative, text in files.items():
