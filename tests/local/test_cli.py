@@ -1,0 +1,81 @@
+"""The `statefun-local` command on JSON-lines input, against a greeter process on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from typing import Iterator
+
+import pytest
+
+from statefun.local.cli import main
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODULE = """\
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: http://127.0.0.1:{port}/statefun
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: example/names
+  topics:
+    - topic: names
+      valueType: example/GreetRequest
+      targets: [example/greeter]
+---
+kind: io.statefun.kafka.v1/egress
+spec:
+  id: example/greets
+"""
+
+
+@pytest.fixture(scope="module")
+def greeter_port() -> Iterator[int]:
+    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
+                              stdout=subprocess.PIPE, text=True)
+    assert server.stdout is not None
+    try:
+        yield int(server.stdout.readline())
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def test_a_run_reads_the_file_writes_egress_and_resumes_where_it_stopped(tmp_path, greeter_port, capsys) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "module.yaml"
+    module.write_text(MODULE.format(port=greeter_port))
+    names = tmp_path / "names.jsonl"
+    names.write_text('{"key": "Ann", "value": {"name": "Ann"}}\n{"key": "Ann", "value": 5\n'
+                     '{"key": "Bo", "value": {"name": "Bo"}}\n')
+    db = str(tmp_path / "state.db")
+    assert main([str(module), "--db", db, "--input", str(names)]) == 0
+    captured = capsys.readouterr()
+    greetings = [json.loads(line) for line in captured.out.splitlines()]
+    assert [(g["egress"], g["topic"], g["key"], json.loads(g["value"])["seen"]) for g in greetings] == [
+        ("example/greets", "greetings", "Ann", 1), ("example/greets", "greetings", "Bo", 1)]
+    assert f"{names}:2: record skipped: not a JSON object" in captured.err
+
+    # A second run over the grown file processes only the new line, with the stored state.
+    with open(names, "a") as handle:
+        handle.write('{"key": "Ann", "value": {"name": "Ann"}}\n')
+    out_dir = tmp_path / "egress"
+    assert main([str(module), "--db", db, "--input", str(names), "--egress-dir", str(out_dir)]) == 0
+    written = (out_dir / "example.greets.jsonl").read_text().splitlines()
+    assert [json.loads(json.loads(line)["value"])["seen"] for line in written] == [2]
+
+
+def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "module.yaml"
+    module.write_text(MODULE.format(port=greeter_port))
+    assert main([str(module), "--db", ":memory:", "--input", str(tmp_path / "missing.jsonl")]) == 2
+    assert "--input" in capsys.readouterr().err
+    assert main([str(module), "--db", ":memory:", "--egress", "example/nope=x.jsonl"]) == 2
+    assert "the module defines no egress 'example/nope'" in capsys.readouterr().err
+    assert main([str(module), "--db", ":memory:", "--egress-type", "example/greets=no.such.Message"]) == 2
+    assert "protobuf message 'no.such.Message' is not known" in capsys.readouterr().err
+    assert main([str(module), "--db", ":memory:", "--proto-module", "no_such_module_pb2"]) == 2
+    assert "--proto-module no_such_module_pb2: can not import it" in capsys.readouterr().err
