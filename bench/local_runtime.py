@@ -149,6 +149,13 @@ async def runtime_run(module: str, db: str, records: int, keys: int, rate: float
         store.close()
 
 
+def process_cpu_s(pid: int) -> float:
+    """User+system CPU seconds of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as handle:
+        fields = handle.read().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -166,24 +173,32 @@ async def main_async(args: argparse.Namespace) -> None:
             with open(module, "w") as handle:
                 handle.write(MODULE.format(port=port, batch=args.batch))
             await raw_rate(url, 1, 0.5, 8)  # warm-up
-            single = raw_rate_result = await raw_rate(url, 1, args.seconds, args.concurrency)
+            single = await raw_rate(url, 1, args.seconds, args.concurrency)
             batched = await raw_rate(url, args.batch, args.seconds, args.concurrency)
+            server_cpu, own_cpu = process_cpu_s(server.pid), time.process_time()
             throughput, full_latencies, requests, commits = await runtime_run(
                 module, os.path.join(directory, "bench.db"), args.records, args.keys, None)
-            paced_rate = args.paced_rate or throughput / 2
-            _, latencies, _, _ = await runtime_run(
-                module, os.path.join(directory, "paced.db"), min(args.records, int(paced_rate * 3)), args.keys, paced_rate)
+            server_cpu = process_cpu_s(server.pid) - server_cpu
+            own_cpu = time.process_time() - own_cpu
+            paced = []
+            for index, rate in enumerate(args.paced_rate or [250.0, throughput / 2]):
+                _, latencies, _, _ = await runtime_run(
+                    module, os.path.join(directory, f"paced{index}.db"), min(args.records, int(rate * 4)),
+                    args.keys, rate)
+                paced.append((rate, latencies))
         print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; function server: own process, SDK + aiohttp")
         print(f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: {single:9,.0f} msg/s")
         print(f"baseline B  raw HTTP, {args.batch} invocations/request:                     {batched:9,.0f} msg/s")
         print(f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:      {throughput:9,.0f} msg/s"
               f"  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B; "
               f"{args.records / requests:.1f} msg/request, {args.records / max(commits, 1):.1f} msg/commit)")
-        print(f"latency     at {paced_rate:,.0f} msg/s paced: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-              f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
+        print(f"cpu         runtime {own_cpu / args.records * 1e6:.0f} us/msg (incl. this harness), "
+              f"function server {server_cpu / args.records * 1e6:.0f} us/msg")
+        for rate, latencies in paced:
+            print(f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                  f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
         print(f"latency     under full backlog (queueing included): p50 {percentile(full_latencies, 0.5) * 1000:.0f} ms, "
               f"p99 {percentile(full_latencies, 0.99) * 1000:.0f} ms")
-        del raw_rate_result
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -196,7 +211,8 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="maxNumBatchRequests, and baseline B's batch")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=2.0, help="duration of each baseline")
-    parser.add_argument("--paced-rate", type=float, default=0.0, help="msg/s for the latency run (default: half the throughput)")
+    parser.add_argument("--paced-rate", type=float, action="append",
+                        help="msg/s for a latency run; repeatable (default: 250 and half the throughput)")
     asyncio.run(main_async(parser.parse_args()))
 
 
