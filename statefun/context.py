@@ -6,7 +6,7 @@ import abc
 import typing
 from datetime import timedelta
 
-from statefun.core import SdkAddress, validate_typename
+from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typename
 from statefun.messages import EgressMessage, Message
 from statefun.storage import AddressScopedStorage
 
@@ -57,15 +57,47 @@ class DelayedMessage(typing.NamedTuple):
     cancellation_token: str | None
 
 
-class BatchContext(Context):
-    """The context shared by every invocation of one batch; collects what the function does."""
+class _CallerSource(typing.Protocol):
+    """What the context needs of the current invocation: its ``caller`` address fields."""
 
-    __slots__ = ("_address", "_storage", "_caller", "messages", "delayed_messages", "egresses")
+    @property
+    def caller(self) -> typing.Any: ...
+
+
+def caller_address(invocation: _CallerSource) -> SdkAddress | None:
+    """The invocation's caller, ``None`` when it came from an ingress (all fields empty)."""
+    caller = invocation.caller
+    namespace, name, id = caller.namespace, caller.type, caller.id
+    if not namespace and not name and not id:
+        return None
+    return new_address(namespace, name, id, f"{namespace}/{name}")
+
+
+_UNRESOLVED: typing.Any = object()
+
+
+class BatchContext(Context):
+    """The context shared by every invocation of one batch; collects what the function does.
+
+    The handler points it at each invocation in turn (``set_invocation``); the
+    caller's address is only built if the function asks for it.
+    """
+
+    __slots__ = (
+        "_address",
+        "_storage",
+        "_caller",
+        "_invocation",
+        "messages",
+        "delayed_messages",
+        "egresses",
+    )
 
     def __init__(self, address: SdkAddress, storage: AddressScopedStorage) -> None:
         self._address = address
         self._storage = storage
         self._caller: SdkAddress | None = None
+        self._invocation: _CallerSource | None = None
         self.messages: list[Message] = []
         self.delayed_messages: list[DelayedMessage] = []
         self.egresses: list[EgressMessage] = []
@@ -80,12 +112,26 @@ class BatchContext(Context):
 
     @property
     def caller(self) -> SdkAddress | None:
-        return self._caller
+        caller = self._caller
+        if caller is _UNRESOLVED:
+            caller = self._caller = caller_address(typing.cast(_CallerSource, self._invocation))
+        return caller
+
+    def set_invocation(self, invocation: _CallerSource) -> None:
+        """Make ``invocation`` the current one (its caller becomes ``caller``)."""
+        self._invocation = invocation
+        self._caller = _UNRESOLVED
+
+    def set_caller(self, caller: SdkAddress | None) -> None:
+        """Set the caller directly, for contexts driven without a protobuf invocation."""
+        self._invocation = None
+        self._caller = caller
 
     def send(self, message: Message) -> None:
         if not isinstance(message, Message):
             raise TypeError(f"send() expects a Message, got {type(message).__name__}")
-        validate_typename(message.target_typename, "the target typename of a sent message")
+        if message.target_typename not in VALID_TYPENAMES:
+            validate_typename(message.target_typename, "the target typename of a sent message")
         self.messages.append(message)
 
     def send_after(
@@ -114,5 +160,6 @@ class BatchContext(Context):
     def send_egress(self, message: EgressMessage) -> None:
         if not isinstance(message, EgressMessage):
             raise TypeError(f"send_egress() expects an EgressMessage, got {type(message).__name__}")
-        validate_typename(message.typename, "the egress typename")
+        if message.typename not in VALID_TYPENAMES:
+            validate_typename(message.typename, "the egress typename")
         self.egresses.append(message)

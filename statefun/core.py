@@ -34,6 +34,17 @@ class SdkAddress:
     typename: str
 
 
+_new = object.__new__
+_set = object.__setattr__
+
+
+def new_address(namespace: str, name: str, id: str, typename: str) -> SdkAddress:
+    """An ``SdkAddress`` without the frozen dataclass's per-field ``__init__`` cost."""
+    address: SdkAddress = _new(SdkAddress)
+    _set(address, "__dict__", {"namespace": namespace, "name": name, "id": id, "typename": typename})
+    return address
+
+
 class TypeSerializer(abc.ABC, typing.Generic[T]):
     """Turns values of one type into bytes and back."""
 
@@ -196,13 +207,23 @@ def parse_typename(typename: str) -> tuple[str, str]:
     return typename[:position], typename[position + 1 :]
 
 
+# Typenames that passed validate_typename; hot paths check membership before calling it.
+VALID_TYPENAMES: set[str] = set()
+_VALID_TYPENAMES_LIMIT = 4096
+
+
 def validate_typename(typename: object, what: str) -> str:
     """Return ``typename`` if it is a ``namespace/name`` string, else raise naming ``what`` and the value."""
     if not isinstance(typename, str):
         raise TypenameError(
             f"{what} must be a 'namespace/name' string, got {type(typename).__name__} {typename!r}"
         )
+    if typename in VALID_TYPENAMES:
+        return typename
     position = typename.rfind("/")
     if position <= 0 or position == len(typename) - 1:
         raise TypenameError(f"{what} must be of the form 'namespace/name', got {typename!r}")
+    if len(VALID_TYPENAMES) >= _VALID_TYPENAMES_LIMIT:
+        VALID_TYPENAMES.clear()
+    VALID_TYPENAMES.add(typename)
     return typename

@@ -8,8 +8,9 @@ import typing
 from statefun.core import Type
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 from statefun.kinesis_egress_pb2 import KinesisEgressRecord
-from statefun.messages import EgressMessage
-from statefun.request_reply_pb2 import TypedValue
+from statefun import wire
+from statefun.messages import EgressMessage, egress_with_value
+from statefun.utils import serialized
 
 __all__ = ["kafka_egress_message", "kinesis_egress_message"]
 
@@ -23,7 +24,7 @@ _BIG_ENDIAN_DOUBLE = struct.Struct(">d")
 
 def _kafka_value_bytes(value: typing.Any, value_type: Type[typing.Any] | None) -> bytes:
     if value_type is not None:
-        return value_type.serializer().serialize(value)
+        return serialized(value_type, value)
     if isinstance(value, str):
         return value.encode("utf-8")
     if isinstance(value, (bytes, bytearray)):
@@ -57,13 +58,19 @@ def kafka_egress_message(
         raise ValueError("topic is missing")
     if value is None:
         raise ValueError("value is missing")
-    record = KafkaProducerRecord(topic=topic, value_bytes=_kafka_value_bytes(value, value_type))
-    if key is not None:
-        record.key = key
-    typed_value = TypedValue(
-        typename=KAFKA_PRODUCER_RECORD_TYPENAME, has_value=True, value=record.SerializeToString()
-    )
-    return EgressMessage(typename, typed_value)
+    if value_type is None and type(value) is str:
+        value_bytes = value.encode("utf-8")
+    else:
+        value_bytes = _kafka_value_bytes(value, value_type)
+    if type(topic) is str and (key is None or type(key) is str):
+        record = wire.kafka_producer_record(key, value_bytes, topic)
+    else:
+        # Unusual argument types: let protobuf convert them or raise its own error.
+        message = KafkaProducerRecord(topic=topic, value_bytes=value_bytes)
+        if key is not None:
+            message.key = key
+        record = message.SerializeToString()
+    return egress_with_value(typename, KAFKA_PRODUCER_RECORD_TYPENAME, record)
 
 
 def kinesis_egress_message(
@@ -87,7 +94,7 @@ def kinesis_egress_message(
     if partition_key is None:
         raise ValueError("partition_key is missing")
     if value_type is not None:
-        value_bytes = value_type.serializer().serialize(value)
+        value_bytes = serialized(value_type, value)
     elif isinstance(value, str):
         value_bytes = value.encode("utf-8")
     elif isinstance(value, (bytes, bytearray)):
@@ -97,12 +104,17 @@ def kinesis_egress_message(
             f"Unable to convert value to bytes: {type(value).__name__} is not str or bytes; "
             "pass value_type= to serialize it"
         )
-    record = KinesisEgressRecord(
-        partition_key=partition_key, value_bytes=value_bytes, stream=stream
-    )
-    if explicit_hash_key is not None:
-        record.explicit_hash_key = explicit_hash_key
-    typed_value = TypedValue(
-        typename=KINESIS_EGRESS_RECORD_TYPENAME, has_value=True, value=record.SerializeToString()
-    )
-    return EgressMessage(typename, typed_value)
+    if (
+        type(stream) is str
+        and type(partition_key) is str
+        and (explicit_hash_key is None or type(explicit_hash_key) is str)
+    ):
+        record = wire.kinesis_egress_record(partition_key, value_bytes, stream, explicit_hash_key)
+    else:
+        message = KinesisEgressRecord(
+            partition_key=partition_key, value_bytes=value_bytes, stream=stream
+        )
+        if explicit_hash_key is not None:
+            message.explicit_hash_key = explicit_hash_key
+        record = message.SerializeToString()
+    return egress_with_value(typename, KINESIS_EGRESS_RECORD_TYPENAME, record)

@@ -6,8 +6,8 @@ import typing
 
 from statefun.core import Type
 from statefun.errors import MessageTypeMismatchError
+from statefun.utils import serialized
 from statefun.request_reply_pb2 import TypedValue
-from statefun.utils import to_typed_value
 from statefun.wrapper_types import BoolType, DoubleType, FloatType, IntType, LongType, StringType
 
 __all__ = ["Message", "EgressMessage", "message_builder", "egress_message_builder"]
@@ -23,7 +23,10 @@ class Message:
     ``TypeError``) instead of decoding garbage.
     """
 
-    __slots__ = ("target_typename", "target_id", "typed_value")
+    # A message holds either a protobuf TypedValue (received, or built by the
+    # user) or just the typename and bytes of one (built by the SDK's builders);
+    # the protobuf object is only made if someone asks for ``typed_value``.
+    __slots__ = ("target_typename", "target_id", "_typed_value", "_value_typename", "_value")
 
     def __init__(self, target_typename: str, target_id: str, typed_value: TypedValue) -> None:
         if not target_typename:
@@ -34,12 +37,27 @@ class Message:
             raise ValueError("typed_value can not be missing")
         self.target_typename = target_typename
         self.target_id = target_id
-        self.typed_value = typed_value
+        self._typed_value: TypedValue | None = typed_value
+        self._value_typename = ""
+        self._value = b""
+
+    @property
+    def typed_value(self) -> TypedValue:
+        typed_value = self._typed_value
+        if typed_value is None:
+            typed_value = self._typed_value = TypedValue(
+                typename=self._value_typename, has_value=True, value=self._value
+            )
+        return typed_value
+
+    @typed_value.setter
+    def typed_value(self, typed_value: TypedValue) -> None:
+        self._typed_value = typed_value
 
     def __repr__(self) -> str:
         return (
             f"Message(target_typename={self.target_typename!r}, target_id={self.target_id!r}, "
-            f"value_typename={self.typed_value.typename!r})"
+            f"value_typename={self.value_typename()!r})"
         )
 
     def is_bool(self) -> bool:
@@ -79,32 +97,39 @@ class Message:
         return self.as_type(StringType)
 
     def is_type(self, tpe: Type[typing.Any]) -> bool:
-        return bool(self.typed_value.typename == tpe.typename)
+        return self.value_typename() == tpe.typename
 
     def as_type(self, tpe: Type[T]) -> T | None:
         """Decode the value as ``tpe``; ``None`` if the message carries no value."""
-        typed_value = self.typed_value
-        if not typed_value.has_value:
-            return None
-        if typed_value.typename != tpe.typename:
+        typed_value = self._typed_value
+        if typed_value is None:
+            typename, value = self._value_typename, self._value
+        else:
+            if not typed_value.has_value:
+                return None
+            typename, value = typed_value.typename, typed_value.value
+        if typename != tpe.typename:
             raise MessageTypeMismatchError(
                 f"the message to {self.target_typename} carries a value of type "
-                f"{typed_value.typename!r}, not {tpe.typename!r}"
+                f"{typename!r}, not {tpe.typename!r}"
             )
-        return tpe.serializer().deserialize(typed_value.value)
+        return tpe.serializer().deserialize(value)
 
     def value_typename(self) -> str:
-        return self.typed_value.typename
+        typed_value = self._typed_value
+        return self._value_typename if typed_value is None else typed_value.typename
 
     def raw_value(self) -> bytes | None:
-        typed_value = self.typed_value
+        typed_value = self._typed_value
+        if typed_value is None:
+            return self._value
         return typed_value.value if typed_value.has_value else None
 
 
 class EgressMessage:
     """A message to an egress identified by ``typename`` (``namespace/name``)."""
 
-    __slots__ = ("typename", "typed_value")
+    __slots__ = ("typename", "_typed_value", "_value_typename", "_value")
 
     def __init__(self, typename: str, typed_value: TypedValue) -> None:
         if not typename:
@@ -112,20 +137,76 @@ class EgressMessage:
         if not typed_value:
             raise ValueError("value is missing")
         self.typename = typename
-        self.typed_value = typed_value
+        self._typed_value: TypedValue | None = typed_value
+        self._value_typename = ""
+        self._value = b""
+
+    @property
+    def typed_value(self) -> TypedValue:
+        typed_value = self._typed_value
+        if typed_value is None:
+            typed_value = self._typed_value = TypedValue(
+                typename=self._value_typename, has_value=True, value=self._value
+            )
+        return typed_value
+
+    @typed_value.setter
+    def typed_value(self, typed_value: TypedValue) -> None:
+        self._typed_value = typed_value
 
     def __repr__(self) -> str:
-        return (
-            f"EgressMessage(typename={self.typename!r}, "
-            f"value_typename={self.typed_value.typename!r})"
-        )
+        return f"EgressMessage(typename={self.typename!r}, value_typename={self.value_typename()!r})"
 
     def value_typename(self) -> str:
-        return self.typed_value.typename
+        typed_value = self._typed_value
+        return self._value_typename if typed_value is None else typed_value.typename
 
     def raw_value(self) -> bytes | None:
-        typed_value = self.typed_value
+        typed_value = self._typed_value
+        if typed_value is None:
+            return self._value
         return typed_value.value if typed_value.has_value else None
+
+
+_new = object.__new__
+
+
+def received_message(target_typename: str, target_id: str, typed_value: TypedValue) -> Message:
+    """A ``Message`` around a value the runtime sent; the handler has validated the target."""
+    message: Message = _new(Message)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = typed_value
+    return message
+
+
+def message_with_value(
+    target_typename: str, target_id: str, value_typename: str, value: bytes
+) -> Message:
+    """A ``Message`` holding an already serialized value (``has_value`` true)."""
+    if not target_typename:
+        raise ValueError("target_typename can not be missing")
+    if not target_id:
+        raise ValueError("target_id can not be missing")
+    message: Message = _new(Message)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = None
+    message._value_typename = value_typename
+    message._value = value
+    return message
+
+
+def egress_with_value(typename: str, value_typename: str, value: bytes) -> EgressMessage:
+    """An ``EgressMessage`` holding an already serialized value (``has_value`` true)."""
+    if not typename:
+        raise ValueError("typename is missing")
+    message: EgressMessage = _new(EgressMessage)
+    message.typename = typename
+    message._typed_value = None
+    message._value_typename = value_typename
+    message._value = value
+    return message
 
 
 _BUILTIN_VALUE_KEYWORDS: dict[str, Type[typing.Any]] = {
@@ -138,6 +219,12 @@ _BUILTIN_VALUE_KEYWORDS: dict[str, Type[typing.Any]] = {
 }
 
 
+_BUILTIN_SERIALIZERS: dict[str, tuple[str, typing.Callable[[typing.Any], bytes]]] = {
+    keyword: (tpe.typename, tpe.serializer().serialize)
+    for keyword, tpe in _BUILTIN_VALUE_KEYWORDS.items()
+}
+
+
 def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) -> Message:
     """Build a message to ``target_typename``/``target_id``.
 
@@ -145,25 +232,27 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
     ``str_value``, ``double_value``, ``bool_value``, or both ``value`` and
     ``value_type``.
     """
-    if len(kwargs) == 2:
-        value, tpe = kwargs["value"], kwargs["value_type"]
-    elif len(kwargs) == 1:
+    if len(kwargs) == 1:
         ((keyword, value),) = kwargs.items()
-        builtin = _BUILTIN_VALUE_KEYWORDS.get(keyword)
+        builtin = _BUILTIN_SERIALIZERS.get(keyword)
         if builtin is None:
             raise ValueError(
                 f"Could not deduce the value type from {keyword!r}: use one of "
                 f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
             )
-        tpe = builtin
-    else:
-        raise TypeError(
-            f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "
-            f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
-        )
-    if value is None:
-        raise ValueError("value can not be missing")
-    return Message(target_typename, target_id, to_typed_value(tpe, value))
+        if value is None:
+            raise ValueError("value can not be missing")
+        value_typename, serialize = builtin
+        return message_with_value(target_typename, target_id, value_typename, serialize(value))
+    if len(kwargs) == 2:
+        value, tpe = kwargs["value"], kwargs["value_type"]
+        if value is None:
+            raise ValueError("value can not be missing")
+        return message_with_value(target_typename, target_id, tpe.typename, serialized(tpe, value))
+    raise TypeError(
+        f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "
+        f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
+    )
 
 
 def egress_message_builder(
@@ -174,4 +263,4 @@ def egress_message_builder(
         raise ValueError("a target typename is missing")
     if value is None:
         raise ValueError("value can not be missing")
-    return EgressMessage(target_typename, to_typed_value(value_type, value))
+    return egress_with_value(target_typename, value_type.typename, serialized(value_type, value))

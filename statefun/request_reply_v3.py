@@ -15,10 +15,11 @@ import typing
 from google.protobuf.message import DecodeError
 
 from statefun.context import BatchContext
-from statefun.core import SdkAddress, parse_typename
+from statefun.core import new_address
 from statefun.errors import MalformedRequestError
-from statefun.messages import Message
-from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
+from statefun import wire
+from statefun.messages import EgressMessage, Message, received_message
+from statefun.request_reply_pb2 import FromFunction, ToFunction
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
 from statefun.storage import AddressScopedStorage, resolve
 
@@ -27,8 +28,6 @@ __all__ = ["RequestReplyHandler", "UserFacingContext"]
 # Upstream's name for the concrete context.
 UserFacingContext = BatchContext
 
-_MODIFY = FromFunction.PersistedValueMutation.MODIFY
-_DELETE = FromFunction.PersistedValueMutation.DELETE
 _AFTER_INVOKE = FromFunction.ExpirationSpec.AFTER_INVOKE
 _AFTER_WRITE = FromFunction.ExpirationSpec.AFTER_WRITE
 
@@ -80,14 +79,6 @@ def _run_coroutine(coroutine: typing.Coroutine[typing.Any, typing.Any, typing.An
     asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
-def _caller_address(invocation: ToFunction.Invocation) -> SdkAddress | None:
-    caller = invocation.caller
-    namespace, name, id = caller.namespace, caller.type, caller.id
-    if not namespace and not name and not id:
-        return None
-    return SdkAddress(namespace, name, id, f"{namespace}/{name}")
-
-
 def _parse_request(request_bytes: bytes) -> ToFunction.InvocationBatchRequest:
     if not isinstance(request_bytes, bytes):
         if isinstance(request_bytes, (bytearray, memoryview)):
@@ -132,65 +123,55 @@ def _missing_values_response(missing_specs: typing.Sequence[typing.Any]) -> byte
     return response.SerializeToString()
 
 
-def _target(typename: str, id: str) -> Address:
-    namespace, name = parse_typename(typename)
-    return Address(namespace=namespace, type=name, id=id)
+def _argument(message: Message | EgressMessage) -> bytes:
+    typed_value = message._typed_value
+    if typed_value is None:
+        return wire.typed_value(message._value_typename, message._value)
+    return typed_value.SerializeToString()
 
 
 def _response(context: BatchContext) -> bytes:
-    cells = context.storage._cells
-    dirty = [(name, cell) for name, cell in cells.items() if cell.dirty]
-    messages = context.messages
-    delayed_messages = context.delayed_messages
-    egresses = context.egresses
-    if not (dirty or messages or delayed_messages or egresses):
+    """The serialized ``FromFunction`` for what the batch did; ``b""`` if it did nothing.
+
+    Written out by hand in one pass (see ``statefun.wire``): this runs once per
+    batch and its cost is proportional to everything the batch sent.
+    """
+    parts: list[bytes] = []
+    append = parts.append
+    length = wire.length
+    for name, cell in context._storage._cells.items():
+        if cell.dirty:
+            entry = wire.persisted_value_mutation(name, cell.tpe.typename, cell.encoded())
+            append(b"\x0a" + length(entry) + entry)
+    address = wire.address
+    argument = _argument
+    for message in context.messages:
+        target = address(message.target_typename, message.target_id)
+        value = argument(message)
+        entry = b"\x0a" + length(target) + target + b"\x12" + length(value) + value
+        append(b"\x12" + length(entry) + entry)
+    for delayed in context.delayed_messages:
+        delayed_message = delayed.message
+        if delayed_message is None:
+            entry = wire.delayed_cancellation(typing.cast(str, delayed.cancellation_token))
+        else:
+            entry = wire.delayed_invocation(
+                delayed.duration,
+                address(delayed_message.target_typename, delayed_message.target_id),
+                argument(delayed_message),
+                delayed.cancellation_token,
+            )
+        append(b"\x1a" + length(entry) + entry)
+    egress_prefix = wire.egress_prefix
+    for egress in context.egresses:
+        value = argument(egress)
+        entry = egress_prefix(egress.typename) + b"\x1a" + length(value) + value
+        append(b"\x22" + length(entry) + entry)
+    if not parts:
         # Upstream never sets the oneof when nothing happened: the body is empty.
         return b""
-    response = FromFunction()
-    result = response.invocation_result
-    if dirty:
-        mutations = result.state_mutations
-        for name, cell in dirty:
-            data = cell.encoded()
-            if data is None:
-                mutations.add(mutation_type=_DELETE, state_name=name)
-            else:
-                mutations.add(
-                    mutation_type=_MODIFY,
-                    state_name=name,
-                    state_value=TypedValue(typename=cell.tpe.typename, has_value=True, value=data),
-                )
-    if messages:
-        outgoing = result.outgoing_messages
-        for message in messages:
-            outgoing.add(
-                target=_target(message.target_typename, message.target_id),
-                argument=message.typed_value,
-            )
-    if delayed_messages:
-        delayed_invocations = result.delayed_invocations
-        for delayed in delayed_messages:
-            if delayed.is_cancellation:
-                delayed_invocations.add(
-                    is_cancellation_request=True, cancellation_token=delayed.cancellation_token
-                )
-            else:
-                message = typing.cast(Message, delayed.message)
-                entry = delayed_invocations.add(
-                    delay_in_ms=delayed.duration,
-                    target=_target(message.target_typename, message.target_id),
-                    argument=message.typed_value,
-                )
-                if delayed.cancellation_token:
-                    entry.cancellation_token = delayed.cancellation_token
-    if egresses:
-        outgoing_egresses = result.outgoing_egresses
-        for egress in egresses:
-            namespace, name = parse_typename(egress.typename)
-            outgoing_egresses.add(
-                egress_namespace=namespace, egress_type=name, argument=egress.typed_value
-            )
-    return response.SerializeToString()
+    body = b"".join(parts)
+    return b"\xa2\x06" + length(body) + body
 
 
 class RequestReplyHandler:
@@ -231,7 +212,7 @@ class RequestReplyHandler:
         if resolution.missing_specs:
             return _missing_values_response(resolution.missing_specs)
         storage = typing.cast(AddressScopedStorage, resolution.storage)
-        context = BatchContext(SdkAddress(namespace, name, id, typename), storage)
+        context = BatchContext(new_address(namespace, name, id, typename), storage)
         return function, context, batch.invocations
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
@@ -246,9 +227,10 @@ class RequestReplyHandler:
         fun = function.fun
         address = context._address
         typename, id = address.typename, address.id
+        set_invocation = context.set_invocation
         for invocation in invocations:
-            context._caller = _caller_address(invocation)
-            result = fun(context, Message(typename, id, invocation.argument))
+            set_invocation(invocation)
+            result = fun(context, received_message(typename, id, invocation.argument))
             if result is not None and inspect.isawaitable(result):
                 _run_coroutine(_await(result))
         return _response(context)
@@ -273,8 +255,9 @@ async def _invoke_all_async(
     fun = function.fun
     address = context._address
     typename, id = address.typename, address.id
+    set_invocation = context.set_invocation
     for invocation in invocations:
-        context._caller = _caller_address(invocation)
-        result = fun(context, Message(typename, id, invocation.argument))
+        set_invocation(invocation)
+        result = fun(context, received_message(typename, id, invocation.argument))
         if result is not None and inspect.isawaitable(result):
             await result

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from statefun.core import Type, ValueSpec
 from statefun.errors import StateEncodingError
 from statefun.request_reply_pb2 import TypedValue
-from statefun.utils import from_typed_value
+from statefun.utils import from_typed_value, serialized
 
 __all__ = [
     "ValueSpec",
@@ -56,7 +56,12 @@ class Cell(typing.Generic[T]):
 
     def get(self) -> T | None:
         if not self._decoded:
-            self._value = from_typed_value(self.tpe, self._received)
+            received = self._received
+            if received is not None and received.has_value and received.typename == self.tpe.typename:
+                self._value = self.tpe.serializer().deserialize(received.value)
+            else:
+                # Absent, or the runtime's type differs: from_typed_value says which.
+                self._value = from_typed_value(self.tpe, received)
             self._decoded = True
         return self._value
 
@@ -79,7 +84,7 @@ class Cell(typing.Generic[T]):
             if value is None:
                 return None
             try:
-                return self.tpe.serializer().serialize(value)
+                return serialized(self.tpe, value)
             except (TypeError, ValueError, OverflowError) as error:
                 raise StateEncodingError(
                     f"cannot store {type(value).__name__} value {value!r} as "
@@ -159,6 +164,11 @@ def _state_property(name: str) -> property:
     return property(get, set, delete, doc=f"The state {name!r}")
 
 
+_new = object.__new__
+# The slot descriptors, called directly: AddressScopedStorage overrides __setattr__.
+_set_cells = AddressScopedStorage.__dict__["_cells"].__set__
+_set_typename = AddressScopedStorage.__dict__["_typename"].__set__
+
 _RESERVED_NAMES = frozenset(dir(AddressScopedStorage)) | {"_cells", "_typename"}
 
 
@@ -186,15 +196,21 @@ def make_address_storage_spec(specs: typing.Sequence[ValueSpec[typing.Any]]) -> 
             )
         properties[spec.name] = _state_property(spec.name)
     storage_class = type("GeneratedAddressedScopedStorage", (AddressScopedStorage,), properties)
+
+    def make_instance(typename: str, cells: dict[str, Cell[typing.Any]]) -> AddressScopedStorage:
+        storage: AddressScopedStorage = _new(storage_class)
+        _set_typename(storage, typename)
+        _set_cells(storage, cells)
+        return storage
+
     return StorageSpec(
-        make_instance=storage_class,
+        make_instance=make_instance,
         names=frozenset(spec.name for spec in specs),
         specs=list(specs),
     )
 
 
-@dataclass(frozen=True)
-class Resolution:
+class Resolution(typing.NamedTuple):
     """Either the specs missing from the request (declaration order) or the ready storage."""
 
     missing_specs: list[ValueSpec[typing.Any]] | None

@@ -20,6 +20,7 @@ __all__ = [
     "make_json_type",
     "to_typed_value",
     "from_typed_value",
+    "serialized",
 ]
 
 T = typing.TypeVar("T")
@@ -115,3 +116,15 @@ def from_typed_value(tpe: Type[T], typed_value: TypedValue | None) -> T | None:
             f"as {tpe.typename} "
         )
     return tpe.serializer().deserialize(typed_value.value)
+
+
+def serialized(tpe: Type[T], value: T) -> bytes:
+    """``value`` serialized with ``tpe``, insisting on bytes as protobuf's ``value`` field does."""
+    data = tpe.serializer().serialize(value)
+    if type(data) is bytes:
+        return data
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        return bytes(data)
+    raise TypeError(
+        f"the serializer of {tpe.typename} returned {type(data).__name__}, expected bytes"
+    )

@@ -1,0 +1,216 @@
+"""Hand-written canonical protobuf encoding of the messages the SDK sends.
+
+Building ``FromFunction`` through protobuf objects costs microseconds per
+nested message, more than everything else the SDK does for an invocation.
+These functions write the same bytes directly: fields in field-number order,
+proto3 defaults omitted, present sub-messages always written (even when
+empty), exactly what ``SerializeToString`` produces for the messages upstream
+builds. The tests compare both encodings on randomized inputs.
+"""
+
+from __future__ import annotations
+
+import typing
+
+from statefun.core import parse_typename
+
+__all__ = [
+    "varint",
+    "length",
+    "egress_prefix",
+    "string_field",
+    "bytes_field",
+    "typed_value_prefix",
+    "address",
+    "typed_value",
+    "persisted_value_mutation",
+    "outgoing_invocation",
+    "delayed_invocation",
+    "delayed_cancellation",
+    "egress_message",
+    "invocation_response",
+    "kafka_producer_record",
+    "kinesis_egress_record",
+]
+
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+_UINT64 = 1 << 64
+
+
+def varint(value: int) -> bytes:
+    """Base-128 varint; negative numbers as their 64-bit two's complement (int64 semantics)."""
+    if 0 <= value < 0x80:
+        return _ONE_BYTE[value]
+    if value < 0:
+        value += _UINT64
+    out = bytearray()
+    while value >= 0x80:
+        out.append((value & 0x7F) | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def length(payload: bytes) -> bytes:
+    """The varint length prefix of ``payload``."""
+    size = len(payload)
+    if size < 0x80:
+        return _ONE_BYTE[size]
+    return varint(size)
+
+
+def _length_delimited(tag: bytes, payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 0x80:
+        return tag + _ONE_BYTE[size] + payload
+    return tag + varint(size) + payload
+
+
+def string_field(tag: bytes, value: str) -> bytes:
+    """A proto3 string field; empty strings are omitted."""
+    if not value:
+        return b""
+    return _length_delimited(tag, value.encode("utf-8"))
+
+
+def bytes_field(tag: bytes, value: bytes) -> bytes:
+    """A proto3 bytes field; empty values are omitted."""
+    if not value:
+        return b""
+    return _length_delimited(tag, value)
+
+
+def message_field(tag: bytes, payload: bytes) -> bytes:
+    """A present sub-message field: written even when its payload is empty."""
+    return _length_delimited(tag, payload)
+
+
+_PREFIX_CACHE_LIMIT = 4096
+_typed_value_prefixes: dict[str, bytes] = {}
+_address_prefixes: dict[str, bytes] = {}
+_egress_prefixes: dict[str, bytes] = {}
+_kafka_topics: dict[str, bytes] = {}
+
+
+def typed_value_prefix(typename: str) -> bytes:
+    """``TypedValue.typename`` and ``has_value = true``, the part shared by every value of a type."""
+    prefix = _typed_value_prefixes.get(typename)
+    if prefix is None:
+        prefix = string_field(b"\x0a", typename) + b"\x10\x01"
+        if len(_typed_value_prefixes) >= _PREFIX_CACHE_LIMIT:
+            _typed_value_prefixes.clear()
+        _typed_value_prefixes[typename] = prefix
+    return prefix
+
+
+def typed_value(typename: str, value: bytes) -> bytes:
+    """A ``TypedValue`` with ``has_value = true``."""
+    prefix = _typed_value_prefixes.get(typename) or typed_value_prefix(typename)
+    if not value:
+        return prefix
+    return prefix + b"\x1a" + length(value) + value
+
+
+def address(typename: str, id: str) -> bytes:
+    """An ``Address`` for the function type ``namespace/name`` and ``id``."""
+    prefix = _address_prefixes.get(typename)
+    if prefix is None:
+        namespace, name = parse_typename(typename)
+        prefix = string_field(b"\x0a", namespace) + string_field(b"\x12", name)
+        if len(_address_prefixes) >= _PREFIX_CACHE_LIMIT:
+            _address_prefixes.clear()
+        _address_prefixes[typename] = prefix
+    if not id:
+        return prefix
+    encoded_id = id.encode("utf-8")
+    return prefix + b"\x1a" + length(encoded_id) + encoded_id
+
+
+def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
+    """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
+    if value is None:
+        return string_field(b"\x12", state_name)
+    return (
+        b"\x08\x01"
+        + string_field(b"\x12", state_name)
+        + message_field(b"\x1a", typed_value(typename, value))
+    )
+
+
+def outgoing_invocation(target: bytes, argument: bytes) -> bytes:
+    """``FromFunction.Invocation`` from an encoded address and an encoded TypedValue."""
+    return message_field(b"\x0a", target) + message_field(b"\x12", argument)
+
+
+def delayed_invocation(
+    delay_in_ms: int, target: bytes, argument: bytes, cancellation_token: str | None
+) -> bytes:
+    return (
+        (b"\x08" + varint(delay_in_ms) if delay_in_ms else b"")
+        + message_field(b"\x12", target)
+        + message_field(b"\x1a", argument)
+        + (string_field(b"\x5a", cancellation_token) if cancellation_token else b"")
+    )
+
+
+def delayed_cancellation(cancellation_token: str) -> bytes:
+    return b"\x50\x01" + string_field(b"\x5a", cancellation_token)
+
+
+def egress_prefix(typename: str) -> bytes:
+    """``egress_namespace`` and ``egress_type`` of an ``EgressMessage`` to ``typename``."""
+    prefix = _egress_prefixes.get(typename)
+    if prefix is None:
+        namespace, name = parse_typename(typename)
+        prefix = string_field(b"\x0a", namespace) + string_field(b"\x12", name)
+        if len(_egress_prefixes) >= _PREFIX_CACHE_LIMIT:
+            _egress_prefixes.clear()
+        _egress_prefixes[typename] = prefix
+    return prefix
+
+
+def egress_message(typename: str, argument: bytes) -> bytes:
+    return egress_prefix(typename) + message_field(b"\x1a", argument)
+
+
+def invocation_response(
+    mutations: typing.Iterable[bytes],
+    outgoing: typing.Iterable[bytes],
+    delayed: typing.Iterable[bytes],
+    egresses: typing.Iterable[bytes],
+) -> bytes:
+    """A ``FromFunction`` whose ``invocation_result`` holds the given encoded entries."""
+    body = b"".join(
+        [message_field(b"\x0a", m) for m in mutations]
+        + [message_field(b"\x12", o) for o in outgoing]
+        + [message_field(b"\x1a", d) for d in delayed]
+        + [message_field(b"\x22", e) for e in egresses]
+    )
+    return message_field(b"\xa2\x06", body)
+
+
+def kafka_producer_record(key: str | None, value: bytes, topic: str) -> bytes:
+    topic_field = _kafka_topics.get(topic)
+    if topic_field is None:
+        topic_field = string_field(b"\x1a", topic)
+        if len(_kafka_topics) >= _PREFIX_CACHE_LIMIT:
+            _kafka_topics.clear()
+        _kafka_topics[topic] = topic_field
+    if key:
+        encoded_key = key.encode("utf-8")
+        key_field = b"\x0a" + length(encoded_key) + encoded_key
+    else:
+        key_field = b""
+    value_field = b"\x12" + length(value) + value if value else b""
+    return key_field + value_field + topic_field
+
+
+def kinesis_egress_record(
+    partition_key: str, value: bytes, stream: str, explicit_hash_key: str | None
+) -> bytes:
+    return (
+        string_field(b"\x0a", partition_key)
+        + bytes_field(b"\x12", value)
+        + string_field(b"\x1a", stream)
+        + (string_field(b"\x22", explicit_hash_key) if explicit_hash_key else b"")
+    )
