@@ -200,9 +200,9 @@ def test_messages_delays_and_cancellation(tmp_path) -> None:
             if text == "now":
                 result.outgoing_messages.add(target=target, argument=invocation.argument)
             elif text == "later":
-                result.delayed_invocations.add(delay_in_ms=300, target=target, argument=invocation.argument)
+                result.delayed_invocations.add(delay_in_ms=600, target=target, argument=invocation.argument)
             elif text == "cancelled":
-                result.delayed_invocations.add(delay_in_ms=300, target=target, argument=invocation.argument,
+                result.delayed_invocations.add(delay_in_ms=600, target=target, argument=invocation.argument,
                                                cancellation_token="tok")
             elif text == "cancel":
                 result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="tok")
@@ -215,7 +215,7 @@ def test_messages_delays_and_cancellation(tmp_path) -> None:
         await send(engine, "r1", "cancel")
         started = time.monotonic()
         await idle(engine)
-        assert time.monotonic() - started > 0.15  # waited for the timer
+        assert time.monotonic() - started > 0.4  # waited for the timer
         assert [json.loads(str(r["value"]))["name"] for r in sink.records()] == ["now", "later"]
         greeter_calls = fake.batches("greeter")
         assert greeter_calls[0].invocations[0].caller == pb.Address(namespace="example", type="router", id="r1")
@@ -229,7 +229,7 @@ def test_expired_state_is_not_sent(tmp_path, mode: int) -> None:
     async def handler(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
         state = state_of(request)
         if "seen" not in state:
-            return missing_state(("seen", INT_TYPE, mode, 300))
+            return missing_state(("seen", INT_TYPE, mode, 1000))
         return await greeter_handler()(request)
 
     async def no_write(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
@@ -243,7 +243,7 @@ def test_expired_state_is_not_sent(tmp_path, mode: int) -> None:
         # Invocations that do not write: they keep after-invoke state alive, not after-write state.
         handlers["greeter"] = no_write
         for _ in range(4):
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.3)
             await send(engine, "alice")
             await idle(engine)
         handlers["greeter"] = handler
