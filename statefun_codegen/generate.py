@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from .diagnostics import Collector, Diagnostic, GenerationError, Location
 from .manifest import parse_manifest_text
 from .model import Model, build_model
-from .pb2 import build_pb2_modules, module_path
+from .pb2 import build_pb2_modules, module_path, protoc_python_outputs
 from .protoc_runner import ProtoInput
 from .render_python import (
     blacken,
@@ -76,7 +76,10 @@ def render(model: Model, schema: Schema, proto_input: ProtoInput, options: Optio
     proto_headers = {
         name: header_comment([name]) + "\n" for name in proto_input.to_generate
     }
-    pb2 = build_pb2_modules(proto_input.files, proto_input.to_generate, schema, proto_headers)
+    raw = dict(proto_input.python_outputs) or protoc_python_outputs(
+        proto_input.files, proto_input.to_generate
+    )
+    pb2 = build_pb2_modules(raw, proto_input.to_generate, schema, proto_headers)
     for path, text in pb2.items():
         files.append(OutputFile(f"{package}/{path}", text))
     directories = sorted(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 from google.protobuf import descriptor_pb2
@@ -39,14 +39,13 @@ def module_path(proto_name: str) -> str:
     return proto_name[: -len(".proto")] + "_pb2" if proto_name.endswith(".proto") else proto_name
 
 
-def build_pb2_modules(
-    files: Sequence[descriptor_pb2.FileDescriptorProto],
-    to_generate: Sequence[str],
-    schema: Schema,
-    header: Mapping[str, str],
+def protoc_python_outputs(
+    files: Sequence[descriptor_pb2.FileDescriptorProto], to_generate: Sequence[str]
 ) -> dict[str, str]:
-    """Relative path (inside the generated package) -> text, for every file to generate."""
+    """protoc's own ``_pb2.py``/``.pyi`` for descriptors (plugin mode: no sources on disk)."""
     descriptor_set = descriptor_pb2.FileDescriptorSet(file=list(files))
+    for file in descriptor_set.file:
+        _drop_default_json_names(file.message_type, file.extension)
     with tempfile.TemporaryDirectory(prefix="statefun-codegen-") as tmp:
         root = Path(tmp)
         (root / "in.pb").write_bytes(descriptor_set.SerializeToString())
@@ -65,20 +64,71 @@ def build_pb2_modules(
                 protoc_diagnostics(lines)
                 or [Diagnostic(Location("protoc"), f"protoc failed with exit code {code}")]
             )
-        ours = {module_path(name).replace("/", ".") for name in to_generate}
-        result: dict[str, str] = {}
-        for name in sorted(to_generate):
-            base = module_path(name)
-            depth = base.count("/")
-            for suffix in (".py", ".pyi"):
-                text = (out / (base + suffix)).read_text(encoding="utf-8")
-                text = _VERSION_PIN.sub("", text) if suffix == ".py" else text
-                text = _relative_imports(text, ours, depth)
-                if suffix == ".pyi":
-                    text = _typed_mappings(text)
-                    text = _docstrings(text, schema, name)
-                result[base + suffix] = header[name] + text
+        return read_python_outputs(out, to_generate)
+
+
+def _default_json_name(name: str) -> str:
+    parts = name.split("_")
+    return parts[0] + "".join(part[:1].upper() + part[1:] for part in parts[1:])
+
+
+def _drop_default_json_names(
+    messages: Iterable[descriptor_pb2.DescriptorProto],
+    extensions: Iterable[descriptor_pb2.FieldDescriptorProto],
+) -> None:
+    """Make descriptors look as protoc's parser leaves them for ``--python_out``.
+
+    Requests and descriptor sets carry every field's computed ``json_name``; a
+    module generated straight from the .proto embeds it only when the .proto sets
+    it. Dropping the computed ones makes plugin output equal to CLI output.
+    """
+    for field in extensions:
+        if field.json_name == _default_json_name(field.name):
+            field.ClearField("json_name")
+    for message in messages:
+        for field in message.field:
+            if field.json_name == _default_json_name(field.name):
+                field.ClearField("json_name")
+        _drop_default_json_names(message.nested_type, message.extension)
+
+
+def read_python_outputs(out: Path, to_generate: Sequence[str]) -> dict[str, str]:
+    raw: dict[str, str] = {}
+    for name in to_generate:
+        base = module_path(name)
+        for suffix in (".py", ".pyi"):
+            raw[base + suffix] = (out / (base + suffix)).read_text(encoding="utf-8")
+    return raw
+
+
+def build_pb2_modules(
+    raw: Mapping[str, str],
+    to_generate: Sequence[str],
+    schema: Schema,
+    header: Mapping[str, str],
+) -> dict[str, str]:
+    """Relative path (inside the generated package) -> text, for every file to generate."""
+    ours = {module_path(name).replace("/", ".") for name in to_generate}
+    result: dict[str, str] = {}
+    for name in sorted(to_generate):
+        base = module_path(name)
+        depth = base.count("/")
+        for suffix in (".py", ".pyi"):
+            text = raw[base + suffix]
+            if suffix == ".py":
+                text = _strip_version_pin(text)
+            text = _relative_imports(text, ours, depth)
+            if suffix == ".pyi":
+                text = _typed_mappings(text)
+                text = _docstrings(text, schema, name)
+            result[base + suffix] = header[name] + text
     return result
+
+
+def _strip_version_pin(text: str) -> str:
+    # the pin sits in the module header; scanning only that keeps big modules cheap
+    head, marker, rest = text.partition("# @@protoc_insertion_point(imports)")
+    return _VERSION_PIN.sub("", head) + marker + rest
 
 
 def _relative_imports(text: str, ours: set[str], depth: int) -> str:

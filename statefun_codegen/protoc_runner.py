@@ -32,6 +32,8 @@ class ProtoInput:
     to_generate: tuple[str, ...]
     # proto name (relative to its include root) -> the path the user knows it by
     display_paths: tuple[tuple[str, str], ...] = ()
+    # protoc's _pb2.py/.pyi texts when the same protoc run already produced them
+    python_outputs: tuple[tuple[str, str], ...] = ()
 
     def display_path(self, proto_name: str) -> str:
         return dict(self.display_paths).get(proto_name, proto_name)
@@ -110,12 +112,17 @@ def compile_protos(proto_files: Sequence[Path], include_roots: Sequence[Path]) -
         display.append((name, str(path)))
     with tempfile.TemporaryDirectory(prefix="statefun-codegen-") as tmp:
         out = Path(tmp) / "descriptors.pb"
+        python_out = Path(tmp) / "python"
+        python_out.mkdir()
         args = [f"-I{root}" for root in include_roots]
         args += [
             f"-I{well_known_include()}",
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={out}",
+            # one parse for both: protoc's Python output comes from the same run
+            f"--python_out={python_out}",
+            f"--pyi_out={python_out}",
             *[str(path) for path in proto_files],
         ]
         code, lines = run_protoc(args)
@@ -126,10 +133,14 @@ def compile_protos(proto_files: Sequence[Path], include_roots: Sequence[Path]) -
             ]
             raise GenerationError(diagnostics)
         descriptor_set = descriptor_pb2.FileDescriptorSet.FromString(out.read_bytes())
+        from .pb2 import read_python_outputs
+
+        python_outputs = read_python_outputs(python_out, names)
     return ProtoInput(
         files=tuple(descriptor_set.file),
         to_generate=tuple(names),
         display_paths=tuple(display),
+        python_outputs=tuple(sorted(python_outputs.items())),
     )
 
 

@@ -8,8 +8,10 @@ black's 88 columns is passed through black in-process, and only then.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
 
 import jinja2
 
@@ -86,9 +88,25 @@ def egress_value(egress: EgressModel) -> str:
     return "str | bytes"
 
 
+def _bytecode_cache() -> jinja2.BytecodeCache | None:
+    """Compiling the templates costs more than rendering them: keep the compiled code.
+
+    Jinja keys each entry on the template's source checksum and the Python version,
+    so an edited template or another interpreter never reads a stale entry.
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    directory = base / "statefun-codegen" / f"jinja2-{jinja2.__version__}"
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return jinja2.FileSystemBytecodeCache(str(directory))
+
+
 @lru_cache(maxsize=1)
 def _environment() -> jinja2.Environment:
     env = jinja2.Environment(
+        bytecode_cache=_bytecode_cache(),
         loader=jinja2.PackageLoader("statefun_codegen", "templates"),
         trim_blocks=True,
         lstrip_blocks=True,

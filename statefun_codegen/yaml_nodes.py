@@ -50,10 +50,17 @@ class YSequence:
 
 YNode = Union[YScalar, YMapping, YSequence]
 
+# libyaml's parser when PyYAML has it (same nodes and marks, many times faster)
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 def load_yaml(text: str, path: str) -> YNode | None:
     """Parse one YAML document; syntax errors and duplicate keys become diagnostics."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        try:
+            node = yaml.compose(text, Loader=_LOADER)
+        except yaml.YAMLError:
+            # PyYAML's own parser words syntax errors better; errors are rare, so re-parse
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         location = Location(path, mark.line + 1, mark.column + 1) if mark else Location(path)
@@ -64,7 +71,7 @@ def load_yaml(text: str, path: str) -> YNode | None:
     if node is None:
         return None
     problems: list[Diagnostic] = []
-    converted = _convert(node, path, problems)
+    converted = _convert(node, path, problems, yaml.SafeLoader(""))
     if problems:
         raise GenerationError(problems)
     return converted
@@ -74,7 +81,9 @@ def _location(node: yaml.Node, path: str) -> Location:
     return Location(path, node.start_mark.line + 1, node.start_mark.column + 1)
 
 
-def _convert(node: yaml.Node, path: str, problems: list[Diagnostic]) -> YNode:
+def _convert(
+    node: yaml.Node, path: str, problems: list[Diagnostic], constructor: yaml.SafeLoader
+) -> YNode:
     location = _location(node, path)
     if isinstance(node, yaml.MappingNode):
         entries: list[YEntry] = []
@@ -95,12 +104,12 @@ def _convert(node: yaml.Node, path: str, problems: list[Diagnostic]) -> YNode:
                 )
                 continue
             seen[key] = key_location
-            entries.append(YEntry(key, key_location, _convert(value_node, path, problems)))
+            entries.append(YEntry(key, key_location, _convert(value_node, path, problems, constructor)))
         return YMapping(tuple(entries), location)
     if isinstance(node, yaml.SequenceNode):
-        return YSequence(tuple(_convert(item, path, problems) for item in node.value), location)
+        return YSequence(tuple(_convert(item, path, problems, constructor) for item in node.value), location)
     assert isinstance(node, yaml.ScalarNode)
-    constructed = yaml.SafeLoader("").construct_object(node, deep=True)
+    constructed = constructor.construct_object(node, deep=True)
     if isinstance(constructed, (str, int, float, bool)) or constructed is None:
         return YScalar(constructed, location)
     return YScalar(str(node.value), location)

@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0emessages.proto\x12\x07\x65xample\"\"\n\x0cGreetRequest\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\"?\n\rGreetResponse\x12\x12\n\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n\x08greeting\x18\x02 \x01(\tR\x08greeting\"\x1f\n\tSeenCount\x12\x12\n\x04seen\x18\x01 \x01(\x03R\x04seenb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x0emessages.proto\x12\x07\x65xample\"\x1c\n\x0cGreetRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\"/\n\rGreetResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x10\n\x08greeting\x18\x02 \x01(\t\"\x19\n\tSeenCount\x12\x0c\n\x04seen\x18\x01 \x01(\x03\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -22,9 +22,9 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'messages_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_GREETREQUEST']._serialized_start=27
-  _globals['_GREETREQUEST']._serialized_end=61
-  _globals['_GREETRESPONSE']._serialized_start=63
-  _globals['_GREETRESPONSE']._serialized_end=126
-  _globals['_SEENCOUNT']._serialized_start=128
-  _globals['_SEENCOUNT']._serialized_end=159
+  _globals['_GREETREQUEST']._serialized_end=55
+  _globals['_GREETRESPONSE']._serialized_start=57
+  _globals['_GREETRESPONSE']._serialized_end=104
+  _globals['_SEENCOUNT']._serialized_start=106
+  _globals['_SEENCOUNT']._serialized_end=131
 # @@protoc_insertion_point(module_scope)

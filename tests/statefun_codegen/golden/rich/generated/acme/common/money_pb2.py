@@ -14,7 +14,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61\x63me/common/money.proto\x12\x0b\x61\x63me.common\"\xd7\x03\n\x05Money\x12\x1a\n\x08\x63urrency\x18\x01 \x01(\tR\x08\x63urrency\x12\x14\n\x05units\x18\x02 \x01(\x03R\x05units\x12\x17\n\x04note\x18\x03 \x01(\tH\x01R\x04note\x88\x01\x01\x12\x30\n\x04tags\x18\x04 \x03(\x0b\x32\x1c.acme.common.Money.TagsEntryR\x04tags\x12\x31\n\x06source\x18\x05 \x01(\x0e\x32\x19.acme.common.Money.SourceR\x06source\x12\x1a\n\x07invoice\x18\x06 \x01(\tH\x00R\x07invoice\x12\x1a\n\x07receipt\x18\x07 \x01(\x05H\x00R\x07receipt\x12-\n\x05parts\x18\x08 \x03(\x0b\x32\x17.acme.common.Money.PartR\x05parts\x1a\x37\n\tTagsEntry\x12\x10\n\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n\x05value\x18\x02 \x01(\x03R\x05value:\x02\x38\x01\x1a\x32\n\x04Part\x12\x14\n\x05label\x18\x01 \x01(\tR\x05label\x12\x14\n\x05units\x18\x02 \x01(\x03R\x05units\"4\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x08\n\x04\x43\x41RD\x10\x02\x42\x0b\n\treferenceB\x07\n\x05_noteb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61\x63me/common/money.proto\x12\x0b\x61\x63me.common\"\xff\x02\n\x05Money\x12\x10\n\x08\x63urrency\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\x12\x11\n\x04note\x18\x03 \x01(\tH\x01\x88\x01\x01\x12*\n\x04tags\x18\x04 \x03(\x0b\x32\x1c.acme.common.Money.TagsEntry\x12)\n\x06source\x18\x05 \x01(\x0e\x32\x19.acme.common.Money.Source\x12\x11\n\x07invoice\x18\x06 \x01(\tH\x00\x12\x11\n\x07receipt\x18\x07 \x01(\x05H\x00\x12&\n\x05parts\x18\x08 \x03(\x0b\x32\x17.acme.common.Money.Part\x1a+\n\tTagsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x03:\x02\x38\x01\x1a$\n\x04Part\x12\r\n\x05label\x18\x01 \x01(\t\x12\r\n\x05units\x18\x02 \x01(\x03\"4\n\x06Source\x12\x16\n\x12SOURCE_UNSPECIFIED\x10\x00\x12\x08\n\x04\x43\x41SH\x10\x01\x12\x08\n\x04\x43\x41RD\x10\x02\x42\x0b\n\treferenceB\x07\n\x05_noteb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -24,11 +24,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_MONEY_TAGSENTRY']._loaded_options = None
   _globals['_MONEY_TAGSENTRY']._serialized_options = b'8\001'
   _globals['_MONEY']._serialized_start=41
-  _globals['_MONEY']._serialized_end=512
-  _globals['_MONEY_TAGSENTRY']._serialized_start=329
-  _globals['_MONEY_TAGSENTRY']._serialized_end=384
-  _globals['_MONEY_PART']._serialized_start=386
-  _globals['_MONEY_PART']._serialized_end=436
-  _globals['_MONEY_SOURCE']._serialized_start=438
-  _globals['_MONEY_SOURCE']._serialized_end=490
+  _globals['_MONEY']._serialized_end=424
+  _globals['_MONEY_TAGSENTRY']._serialized_start=267
+  _globals['_MONEY_TAGSENTRY']._serialized_end=310
+  _globals['_MONEY_PART']._serialized_start=312
+  _globals['_MONEY_PART']._serialized_end=348
+  _globals['_MONEY_SOURCE']._serialized_start=350
+  _globals['_MONEY_SOURCE']._serialized_end=402
 # @@protoc_insertion_point(module_scope)

@@ -17,7 +17,7 @@ from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__
 from google.protobuf import duration_pb2 as google_dot_protobuf_dot_duration__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61\x63me/orders/orders.proto\x12\x0b\x61\x63me.orders\x1a\x17\x61\x63me/common/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"\xc3\x02\n\x05Order\x12\x0e\n\x02id\x18\x01 \x01(\tR\x02id\x12(\n\x05total\x18\x02 \x01(\x0b\x32\x12.acme.common.MoneyR\x05total\x12\x37\n\tplaced_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x08placedAt\x12-\n\x05items\x18\x04 \x03(\x0b\x32\x17.acme.orders.Order.ItemR\x05items\x12\x30\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00R\x03ttl\x88\x01\x01\x1a^\n\x04Item\x12\x10\n\x03sku\x18\x01 \x01(\tR\x03sku\x12\x1a\n\x08quantity\x18\x02 \x01(\x05R\x08quantity\x12(\n\x05price\x18\x03 \x01(\x0b\x32\x12.acme.common.MoneyR\x05priceB\x06\n\x04_ttl\"P\n\x07Shipped\x12\x19\n\x08order_id\x18\x01 \x01(\tR\x07orderId\x12*\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.TimestampR\x02\x61t\"\x1b\n\x05Money\x12\x12\n\x04text\x18\x01 \x01(\tR\x04textb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x18\x61\x63me/orders/orders.proto\x12\x0b\x61\x63me.orders\x1a\x17\x61\x63me/common/money.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x1egoogle/protobuf/duration.proto\"\x8c\x02\n\x05Order\x12\n\n\x02id\x18\x01 \x01(\t\x12!\n\x05total\x18\x02 \x01(\x0b\x32\x12.acme.common.Money\x12-\n\tplaced_at\x18\x03 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\x12&\n\x05items\x18\x04 \x03(\x0b\x32\x17.acme.orders.Order.Item\x12+\n\x03ttl\x18\x05 \x01(\x0b\x32\x19.google.protobuf.DurationH\x00\x88\x01\x01\x1aH\n\x04Item\x12\x0b\n\x03sku\x18\x01 \x01(\t\x12\x10\n\x08quantity\x18\x02 \x01(\x05\x12!\n\x05price\x18\x03 \x01(\x0b\x32\x12.acme.common.MoneyB\x06\n\x04_ttl\"C\n\x07Shipped\x12\x10\n\x08order_id\x18\x01 \x01(\t\x12&\n\x02\x61t\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x15\n\x05Money\x12\x0c\n\x04text\x18\x01 \x01(\tb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -25,11 +25,11 @@ _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'acme.orders.orders_pb2', _g
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
   _globals['_ORDER']._serialized_start=132
-  _globals['_ORDER']._serialized_end=455
-  _globals['_ORDER_ITEM']._serialized_start=353
-  _globals['_ORDER_ITEM']._serialized_end=447
-  _globals['_SHIPPED']._serialized_start=457
-  _globals['_SHIPPED']._serialized_end=537
-  _globals['_MONEY']._serialized_start=539
-  _globals['_MONEY']._serialized_end=566
+  _globals['_ORDER']._serialized_end=400
+  _globals['_ORDER_ITEM']._serialized_start=320
+  _globals['_ORDER_ITEM']._serialized_end=392
+  _globals['_SHIPPED']._serialized_start=402
+  _globals['_SHIPPED']._serialized_end=469
+  _globals['_MONEY']._serialized_start=471
+  _globals['_MONEY']._serialized_end=492
 # @@protoc_insertion_point(module_scope)
