@@ -17,6 +17,7 @@ from statefun.local.store import Store
 
 KAFKA_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 KINESIS_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KinesisEgressRecord"
+_ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def egress_line(
@@ -49,7 +50,7 @@ def egress_line(
             fields.update(describe_bytes(kinesis.value_bytes, value_class))
     except message.DecodeError as error:
         raise ProtocolError(f"egress {spec.id}: the record does not parse: {error}") from None
-    return json.dumps(fields, ensure_ascii=False)
+    return _ENCODER.encode(fields)
 
 
 class Sink(Protocol):
@@ -105,13 +106,13 @@ class EgressWriter:
                 self.pending = False
                 return
             by_sink: dict[str, list[str]] = {}
-            for row in rows:
-                by_sink.setdefault(row.egress_id, []).append(row.line)
+            for _, egress_id, line in rows:
+                by_sink.setdefault(egress_id, []).append(line)
             for egress_id, lines in by_sink.items():
                 self.sinks[egress_id].write_lines(lines)
             for egress_id in by_sink:
                 self.sinks[egress_id].flush()
-            self.store.delete_outbox_through(rows[-1].seq)
+            self.store.delete_outbox_through(rows[-1][0])
             self.lines_written += len(rows)
 
     async def run(self) -> None:

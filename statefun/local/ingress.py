@@ -32,8 +32,8 @@ def record_messages(record: object, config: ModuleConfig) -> list[Message]:
     """The messages one ingress record turns into: one per target of its topic."""
     if not isinstance(record, dict):
         raise RecordError("a record must be a JSON object")
-    unknown = sorted(set(record) - _RECORD_KEYS)
-    if unknown:
+    if not record.keys() <= _RECORD_KEYS:
+        unknown = sorted(set(record) - _RECORD_KEYS)
         raise RecordError(f"unknown record field(s) {', '.join(unknown)}; known: {', '.join(sorted(_RECORD_KEYS))}")
     ingress_id = record.get("ingress")
     if ingress_id is None:

@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS timers (
 );
 CREATE INDEX IF NOT EXISTS timers_by_token ON timers (sender_type, sender_id, token);
 CREATE TABLE IF NOT EXISTS outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER PRIMARY KEY,
     egress_id TEXT NOT NULL, line TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingress_offsets (
@@ -79,11 +79,7 @@ class StoredValue:
     touched_ms: int
 
 
-@dataclass(frozen=True)
-class OutboxRow:
-    seq: int
-    egress_id: str
-    line: str
+OutboxRow = tuple[int, str, str]  # (seq, egress id, JSON line)
 
 
 class Store:
@@ -265,12 +261,10 @@ class Store:
         self.db.executemany("INSERT INTO outbox (egress_id, line) VALUES (?, ?)", records)
 
     def read_outbox(self, limit: int) -> list[OutboxRow]:
-        return [
-            OutboxRow(seq, egress_id, line)
-            for seq, egress_id, line in self.db.execute(
-                "SELECT seq, egress_id, line FROM outbox ORDER BY seq LIMIT ?", (limit,)
-            )
-        ]
+        """The oldest rows, as (seq, egress id, line) tuples."""
+        return self.db.execute(
+            "SELECT seq, egress_id, line FROM outbox ORDER BY seq LIMIT ?", (limit,)
+        ).fetchall()
 
     def delete_outbox_through(self, seq: int) -> None:
         self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))

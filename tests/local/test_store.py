@@ -23,7 +23,7 @@ def test_inbox_order_state_and_outbox_survive_reopening(tmp_path) -> None:
         (("a/f", "1"), None, b"one"), (("a/f", "2"), ("a/g", "x"), b"two")]
     assert reopened.load_specs() == {"a/f": {"seen": StateSpec("seen", "io.statefun.types/int", 2, 500)}}
     assert reopened.read_state(("a/f", "1"))["seen"].value == b"\x01"
-    assert [row.line for row in reopened.read_outbox(10)] == ['{"n": 1}', '{"n": 2}']
+    assert [line for _, _, line in reopened.read_outbox(10)] == ['{"n": 1}', '{"n": 2}']
     # New messages are ordered after the recovered ones.
     with reopened.transaction():
         later = reopened.insert_inbox(("a/f", "1"), None, b"three")
