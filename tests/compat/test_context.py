@@ -35,7 +35,7 @@ def make_context(
     storage = resolve(make_address_storage_spec(specs), "example/greeter", received).storage
     assert storage is not None
     batch_context = BatchContext(ME, storage)
-    batch_context._caller = caller
+    batch_context.set_caller(caller)
     return LegacyContext(batch_context, "example/greeter", tuple(states)), batch_context
 
 
