@@ -30,7 +30,7 @@ import aiohttp
 
 from statefun import request_reply_pb2 as pb
 from statefun.local.config import load_module
-from statefun.local.engine import Engine
+from statefun.local.engine import Engine, tune_garbage_collector
 from statefun.local.ingress import record_messages
 from statefun.local.store import Store
 
@@ -205,6 +205,7 @@ async def main_async(args: argparse.Namespace) -> None:
 
 
 def main() -> None:
+    tune_garbage_collector()  # as the statefun-local command does
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--keys", type=int, default=100, help="distinct names (function ids)")

@@ -15,7 +15,7 @@ from statefun.local.codec import import_proto_modules, require_message_class
 from statefun.local.config import ModuleConfig, load_module
 from statefun.local.egress import Sink, StreamSink
 from statefun.local.endpoints import check_endpoints
-from statefun.local.engine import Engine
+from statefun.local.engine import Engine, tune_garbage_collector
 from statefun.local.errors import ConfigError, LocalRuntimeError
 from statefun.local.ingress import FileSource, StdinSource, start_http_ingress
 from statefun.local.store import Store
@@ -140,6 +140,7 @@ async def _run(args: argparse.Namespace) -> int:
         os.makedirs(args.egress_dir, exist_ok=True)
     sinks = _sinks(args, config)
     store = Store(args.db, args.sync.upper())
+    tune_garbage_collector()
     engine = Engine(config, store, sinks, egress_types, _log)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
