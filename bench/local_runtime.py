@@ -149,6 +149,27 @@ async def runtime_run(module: str, db: str, records: int, keys: int, rate: float
         store.close()
 
 
+def cli_rate(module: str, directory: str, records: int, keys: int) -> float:
+    """Records/s of the statefun-local command itself: a JSON-lines file in, an egress file out
+    (process start-up and module loading included)."""
+    names = os.path.join(directory, "names.jsonl")
+    with open(names, "w") as handle:
+        for seq in range(records):
+            key = f"user{seq % keys}"
+            handle.write(json.dumps({"key": key, "value": {"name": key, "seq": seq}}) + "\n")
+    out = os.path.join(directory, "greets.jsonl")
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "statefun.local", module, "--db", os.path.join(directory, "cli.db"),
+         "--input", names, "--egress", f"example/greets={out}"],
+        check=True, timeout=600, stderr=subprocess.DEVNULL,
+    )
+    elapsed = time.perf_counter() - started
+    with open(out) as handle:
+        assert sum(1 for _ in handle) >= records
+    return records / elapsed
+
+
 def process_cpu_s(pid: int) -> float:
     """User+system CPU seconds of a process, from /proc (Linux)."""
     with open(f"/proc/{pid}/stat") as handle:
@@ -180,6 +201,7 @@ async def main_async(args: argparse.Namespace) -> None:
                 module, os.path.join(directory, "bench.db"), args.records, args.keys, None)
             server_cpu = process_cpu_s(server.pid) - server_cpu
             own_cpu = time.process_time() - own_cpu
+            command_rate = cli_rate(module, directory, args.records, args.keys)
             paced = []
             for index, rate in enumerate(args.paced_rate or [250.0, throughput / 2]):
                 _, latencies, _, _ = await runtime_run(
@@ -192,6 +214,8 @@ async def main_async(args: argparse.Namespace) -> None:
         print(f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:      {throughput:9,.0f} msg/s"
               f"  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B; "
               f"{args.records / requests:.1f} msg/request, {args.records / max(commits, 1):.1f} msg/commit)")
+        print(f"command     statefun-local, {args.records:,}-line file → egress file, start-up included: "
+              f"{command_rate:9,.0f} msg/s")
         print(f"cpu         runtime {own_cpu / args.records * 1e6:.0f} us/msg (incl. this harness), "
               f"function server {server_cpu / args.records * 1e6:.0f} us/msg")
         for rate, latencies in paced:
