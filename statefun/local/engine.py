@@ -74,8 +74,9 @@ class BatchEffects:
     writes: list[tuple[str, bytes]]
     deletes: list[str]
     messages: list[tuple[Address, bytes]]
-    delayed: list[tuple[int, str | None, Address, bytes]]
-    cancellations: list[str]
+    # In the function's call order: a delayed send (delay ms, token, target, argument), or the
+    # token of a cancellation; a cancellation affects only the sends before it.
+    delayed: list[tuple[int, str | None, Address, bytes] | str]
     egress: list[tuple[str, str]]
     expired: list[str]
 
@@ -84,6 +85,7 @@ class BatchEffects:
 class Committed:
     envelopes: list[Envelope]
     timers: list[tuple[int, int]]
+    cancelled: list[int]
     egress: int
 
 
@@ -316,13 +318,12 @@ class Engine:
         for outgoing in result.outgoing_messages:
             target = self._checked_target(outgoing.target, address, url)
             messages.append((target, outgoing.argument.SerializeToString()))
-        delayed: list[tuple[int, str | None, Address, bytes]] = []
-        cancellations: list[str] = []
+        delayed: list[tuple[int, str | None, Address, bytes] | str] = []
         for later in result.delayed_invocations:
             if later.is_cancellation_request:
                 if not later.cancellation_token:
                     raise ProtocolError(f"{url}: a cancellation request without a cancellation token")
-                cancellations.append(later.cancellation_token)
+                delayed.append(later.cancellation_token)
                 continue
             target = self._checked_target(later.target, address, url)
             delayed.append(
@@ -337,8 +338,7 @@ class Engine:
                 raise ProtocolError(f"{url}: {address[0]} sent to egress {egress_id!r}, which {self.config.file} does not define")
             egress.append((egress_id, egress_line(spec_egress, record.argument, self.egress_types.get(egress_id))))
         return BatchEffects(
-            address, [envelope.seq for envelope in batch], writes, deletes, messages, delayed,
-            cancellations, egress, expired,
+            address, [envelope.seq for envelope in batch], writes, deletes, messages, delayed, egress, expired,
         )
 
     def _checked_target(self, target: pb.Address, sender: Address, url: str) -> Address:
@@ -361,24 +361,32 @@ class Engine:
             for name in effects.deletes:
                 store.delete_state(address, name)
             envelopes = store.insert_inbox_many([(target, address, argument) for target, argument in effects.messages])
-            for token in effects.cancellations:
-                store.cancel_timers(address, token)
-            timers = [
-                (at_ms + delay, store.insert_timer(at_ms + delay, address, token, target, argument))
-                for delay, token, target, argument in effects.delayed
-            ]
+            cancelled: list[int] = []
+            timers: list[tuple[int, int]] = []
+            for operation in effects.delayed:
+                if isinstance(operation, str):
+                    cancelled += store.cancel_timers(address, operation)
+                    continue
+                delay, token, target, argument = operation
+                timers.append((at_ms + delay, store.insert_timer(at_ms + delay, address, token, target, argument)))
             store.insert_outbox(effects.egress)
             store.delete_inbox(effects.consumed)
-            return Committed(envelopes, timers, len(effects.egress))
+            return Committed(envelopes, timers, cancelled, len(effects.egress))
 
         return apply
 
     def _after_effects(self, committed: Committed) -> None:
         for envelope in committed.envelopes:
             self.enqueue(envelope)
-        if committed.timers:
-            for entry in committed.timers:
+        gone = set(committed.cancelled)
+        if gone:
+            # Forget cancelled timers now, so a run does not wait for their time to do nothing.
+            self.timer_heap = [entry for entry in self.timer_heap if entry[1] not in gone]
+            heapq.heapify(self.timer_heap)
+        for entry in committed.timers:
+            if entry[1] not in gone:
                 heapq.heappush(self.timer_heap, entry)
+        if committed.timers or gone:
             self.timer_wakeup.set()
         if committed.egress:
             self.egress_writer.notify()

@@ -230,12 +230,14 @@ class Store:
         assert cursor.lastrowid is not None
         return cursor.lastrowid
 
-    def cancel_timers(self, sender: Address, token: str) -> int:
-        cursor = self.db.execute(
-            "DELETE FROM timers WHERE sender_type = ? AND sender_id = ? AND token = ?",
-            (sender[0], sender[1], token),
-        )
-        return cursor.rowcount
+    def cancel_timers(self, sender: Address, token: str) -> list[int]:
+        """Delete the pending delayed messages `sender` sent with `token`; their timer ids."""
+        where = "WHERE sender_type = ? AND sender_id = ? AND token = ?"
+        key = (sender[0], sender[1], token)
+        ids = [int(row[0]) for row in self.db.execute(f"SELECT timer_id FROM timers {where}", key)]
+        if ids:
+            self.db.execute(f"DELETE FROM timers {where}", key)
+        return ids
 
     def pending_timers(self) -> list[tuple[int, int]]:
         return [

@@ -337,3 +337,65 @@ def test_a_function_without_effects_may_reply_with_an_empty_body(tmp_path) -> No
         assert engine.failure is None and engine.store.inbox_size() == 0
 
     run(tmp_path, {"greeter": silent}, scenario)
+
+
+def test_cancellation_follows_call_order_and_frees_the_run(tmp_path) -> None:
+    async def scheduler(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        response = pb.FromFunction()
+        result = response.invocation_result
+        target = pb.Address(namespace="example", type="greeter", id="alice")
+        for invocation in request.invocations:
+            text = invocation.argument.value.decode()
+            if text == "send-then-cancel":  # cancelled: the send came first
+                result.delayed_invocations.add(delay_in_ms=100, target=target, argument=invocation.argument,
+                                               cancellation_token="a")
+                result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="a")
+            elif text == "cancel-then-send":  # kept: the cancellation came first
+                result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="b")
+                result.delayed_invocations.add(delay_in_ms=100, target=target, argument=invocation.argument,
+                                               cancellation_token="b")
+            elif text == "in-an-hour":
+                result.delayed_invocations.add(delay_in_ms=3_600_000, target=target,
+                                               argument=invocation.argument, cancellation_token="c")
+            elif text == "cancel-c":
+                result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="c")
+        return reply(response)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        for text in ("send-then-cancel", "cancel-then-send", "in-an-hour"):
+            await send(engine, "s", text)
+        await wait_until(lambda: len(sink.lines) == 1)
+        await send(engine, "s", "cancel-c")
+        await idle(engine, timeout=3)  # the hour-long timer, once cancelled, is not waited for
+        assert engine.is_idle()
+        assert [json.loads(str(r["value"]))["name"] for r in sink.records()] == ["cancel-then-send"]
+        assert engine.store.pending_timers() == []
+
+    run(tmp_path, {"greeter": greeter_handler(), "scheduler": scheduler}, scenario,
+        targets="[example/scheduler]")
+
+
+def test_http_ingress_acknowledges_after_commit_and_refuses_bad_requests_whole(tmp_path) -> None:
+    import aiohttp
+
+    from statefun.local.ingress import start_http_ingress
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        runner, port = await start_http_ingress(engine, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{port}/ingress"
+        try:
+            async with aiohttp.ClientSession() as session:
+                good = '{"key": "ann", "value": "Ann"}\n{"key": "bo", "value": "Bo"}\n'
+                async with session.post(url, data=good) as response:
+                    assert response.status == 200
+                    assert await response.json() == {"accepted": 2, "messages": 2}
+                bad = '{"key": "cy", "value": "Cy"}\n{"value": "no key"}\n'
+                async with session.post(url, data=bad) as response:
+                    assert response.status == 400
+                    assert "line 2" in (await response.json())["error"]
+            await idle(engine)
+            assert sorted(str(r["key"]) for r in sink.records()) == ["ann", "bo"]
+        finally:
+            await runner.cleanup()
+
+    run(tmp_path, {"greeter": greeter_handler()}, scenario)
