@@ -79,3 +79,15 @@ def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # typ
     assert "protobuf message 'no.such.Message' is not known" in capsys.readouterr().err
     assert main([str(module), "--db", ":memory:", "--proto-module", "no_such_module_pb2"]) == 2
     assert "--proto-module no_such_module_pb2: can not import it" in capsys.readouterr().err
+
+
+def test_records_can_come_from_stdin(tmp_path, greeter_port) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "module.yaml").write_text(MODULE.format(port=greeter_port))
+    records = "".join(json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in ["A", "B", "A"])
+    result = subprocess.run(
+        [sys.executable, "-m", "statefun.local", "module.yaml", "--db", ":memory:", "--input", "-"],
+        input=records, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    greetings = [json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()]
+    assert sorted((g["name"], g["seen"]) for g in greetings) == [("A", 1), ("A", 2), ("B", 1)]
