@@ -30,7 +30,6 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
-_BARE_MAPPING = re.compile(r"\b_Mapping\b(?!\[)")
 _CLASS_LINE = re.compile(r"^(?P<indent> *)class (?P<name>\w+)\(_message\.Message\):\n", re.MULTILINE)
 
 
@@ -132,6 +131,12 @@ def _strip_version_pin(text: str) -> str:
 
 
 def _relative_imports(text: str, ours: set[str], depth: int) -> str:
+    # imports all come before the module's DESCRIPTOR; the rest can be large
+    head, sep, body = text.partition("\nDESCRIPTOR")
+    return _relative_import_lines(head, ours, depth) + sep + body
+
+
+def _relative_import_lines(text: str, ours: set[str], depth: int) -> str:
     dots = "." * (depth + 1)
 
     def from_import(match: re.Match[str]) -> str:
@@ -158,11 +163,11 @@ def _relative_imports(text: str, ours: set[str], depth: int) -> str:
 
 
 def _typed_mappings(text: str) -> str:
-    """protoc's stubs use a bare ``_Mapping`` that ``mypy --strict`` rejects."""
-    if not _BARE_MAPPING.search(text.split("\nDESCRIPTOR", 1)[-1]):
-        return text
+    """protoc's stubs use a bare ``_Mapping`` (always as ``_Mapping]``) that ``--strict`` rejects."""
     head, sep, body = text.partition("\nDESCRIPTOR")
-    body = _BARE_MAPPING.sub("_Mapping[str, _Any]", body)
+    if "_Mapping]" not in body:
+        return text
+    body = body.replace("_Mapping]", "_Mapping[str, _Any]]")
     return f"{head}\nfrom typing import Any as _Any{sep}{body}"
 
 

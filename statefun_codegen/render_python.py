@@ -225,8 +225,11 @@ def render_subpackage_init(header: str, what: str) -> str:
 
 def needs_black(text: str) -> bool:
     """True if a code line is too long; comments and docstrings black leaves alone."""
+    lines = text.split("\n")
+    if max(map(len, lines)) <= LINE_LENGTH:
+        return False
     in_string = False
-    for line in text.split("\n"):
+    for line in lines:
         quotes = line.count('"""')
         if not in_string and quotes == 0:
             if len(line) > LINE_LENGTH and not line.lstrip().startswith("#"):

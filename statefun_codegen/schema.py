@@ -69,7 +69,7 @@ class Schema:
             self._index_file(file)
 
     def _index_file(self, file: descriptor_pb2.FileDescriptorProto) -> None:
-        locations = {tuple(loc.path): loc for loc in file.source_code_info.location}
+        locations = _message_locations(file.source_code_info)
         module = _module_for(file.name, file.name in self.generated)
         self._file_modules[file.name] = module
         display = self.input.display_path(file.name)
@@ -110,6 +110,28 @@ class Schema:
             (m for m in self.messages.values() if m.ours and not m.is_map_entry),
             key=lambda m: m.full_name,
         )
+
+
+def _message_locations(
+    info: descriptor_pb2.SourceCodeInfo,
+) -> dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location]:
+    """Index, once, the locations we look up: messages (any depth), package and syntax.
+
+    Fields, options and spans inside them are most of a file's locations; a
+    cheap shape test skips them before any tuple is built.
+    """
+    index: dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location] = {}
+    for location in info.location:
+        path = location.path
+        size = len(path)
+        if size == 1 or (
+            size >= 2
+            and size % 2 == 0
+            and path[0] == _MESSAGE_TYPE
+            and (size == 2 or path[size - 2] == _NESTED_TYPE)
+        ):
+            index[tuple(path)] = location
+    return index
 
 
 def _walk(
