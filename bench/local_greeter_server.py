@@ -36,12 +36,19 @@ def greet(context: Context, message: Message) -> None:
     request: Any = message.as_type(GREET_REQUEST)
     seen = (context.storage.seen_count or 0) + 1
     context.storage.seen_count = seen
-    response = {"name": request["name"], "seen": seen, "greeting": f"Hello {request['name']} #{seen}"}
+    response = {
+        "name": request["name"],
+        "seen": seen,
+        "greeting": f"Hello {request['name']} #{seen}",
+    }
     if "seq" in request:
         response["seq"] = request["seq"]
     context.send_egress(
         kafka_egress_message(
-            typename="example/greets", topic="greetings", key=request["name"], value=json.dumps(response)
+            typename="example/greets",
+            topic="greetings",
+            key=request["name"],
+            value=json.dumps(response),
         )
     )
 

@@ -81,9 +81,13 @@ def request_body(key: str, invocations: int, seq: int) -> bytes:
     batch.target.CopyFrom(pb.Address(namespace="example", type="greeter", id=key))
     batch.state.add(state_name="seen_count")
     for index in range(invocations):
-        batch.invocations.add().argument.CopyFrom(pb.TypedValue(
-            typename="example/GreetRequest", has_value=True,
-            value=json.dumps({"name": key, "seq": seq + index}).encode()))
+        batch.invocations.add().argument.CopyFrom(
+            pb.TypedValue(
+                typename="example/GreetRequest",
+                has_value=True,
+                value=json.dumps({"name": key, "seq": seq + index}).encode(),
+            )
+        )
     return request.SerializeToString()
 
 
@@ -97,8 +101,9 @@ async def raw_rate(url: str, invocations: int, seconds: float, concurrency: int)
         async def worker(body: bytes) -> None:
             nonlocal done
             while time.perf_counter() < stop_at:
-                async with session.post(url, data=body,
-                                        headers={"Content-Type": "application/octet-stream"}) as response:
+                async with session.post(
+                    url, data=body, headers={"Content-Type": "application/octet-stream"}
+                ) as response:
                     await response.read()
                     assert response.status == 200, response.status
                 done += invocations
@@ -108,7 +113,9 @@ async def raw_rate(url: str, invocations: int, seconds: float, concurrency: int)
         return done / (time.perf_counter() - started)
 
 
-async def runtime_run(module: str, db: str, records: int, keys: int, rate: float | None) -> tuple[float, list[float], int, int]:
+async def runtime_run(
+    module: str, db: str, records: int, keys: int, rate: float | None
+) -> tuple[float, list[float], int, int]:
     config = load_module(module)
     store = Store(db)
     sink = TimingSink()
@@ -128,7 +135,9 @@ async def runtime_run(module: str, db: str, records: int, keys: int, rate: float
             now = time.perf_counter()
             for seq in range(first, min(first + chunk, records)):
                 key = f"user{seq % keys}"
-                messages += record_messages({"key": key, "value": {"name": key, "seq": seq}}, config)
+                messages += record_messages(
+                    {"key": key, "value": {"name": key, "seq": seq}}, config
+                )
                 submitted[seq] = now
             pending.append(engine.accept(messages))
             while rate is None and engine.backlog > 20_000:
@@ -143,7 +152,12 @@ async def runtime_run(module: str, db: str, records: int, keys: int, rate: float
             await asyncio.sleep(0.005)
         elapsed = max(sink.arrived.values()) - started
         latencies = [sink.arrived[seq] - submitted[seq] for seq in range(records)]
-        return records / elapsed, latencies, engine.client.requests_sent, engine.committer.transactions
+        return (
+            records / elapsed,
+            latencies,
+            engine.client.requests_sent,
+            engine.committer.transactions,
+        )
     finally:
         await engine.close()
         store.close()
@@ -160,9 +174,21 @@ def cli_rate(module: str, directory: str, records: int, keys: int) -> float:
     out = os.path.join(directory, "greets.jsonl")
     started = time.perf_counter()
     subprocess.run(
-        [sys.executable, "-m", "statefun.local", module, "--db", os.path.join(directory, "cli.db"),
-         "--input", names, "--egress", f"example/greets={out}"],
-        check=True, timeout=600, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "statefun.local",
+            module,
+            "--db",
+            os.path.join(directory, "cli.db"),
+            "--input",
+            names,
+            "--egress",
+            f"example/greets={out}",
+        ],
+        check=True,
+        timeout=600,
+        stderr=subprocess.DEVNULL,
     )
     elapsed = time.perf_counter() - started
     with open(out) as handle:
@@ -183,8 +209,11 @@ def percentile(values: list[float], fraction: float) -> float:
 
 
 async def main_async(args: argparse.Namespace) -> None:
-    server = subprocess.Popen([sys.executable, os.path.join(HERE, "local_greeter_server.py")],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(HERE, "local_greeter_server.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert server.stdout is not None
         port = int(server.stdout.readline())
@@ -198,31 +227,52 @@ async def main_async(args: argparse.Namespace) -> None:
             batched = await raw_rate(url, args.batch, args.seconds, args.concurrency)
             server_cpu, own_cpu = process_cpu_s(server.pid), time.process_time()
             throughput, full_latencies, requests, commits = await runtime_run(
-                module, os.path.join(directory, "bench.db"), args.records, args.keys, None)
+                module, os.path.join(directory, "bench.db"), args.records, args.keys, None
+            )
             server_cpu = process_cpu_s(server.pid) - server_cpu
             own_cpu = time.process_time() - own_cpu
             command_rate = cli_rate(module, directory, args.records, args.keys)
             paced = []
             for index, rate in enumerate(args.paced_rate or [250.0, throughput / 2]):
                 _, latencies, _, _ = await runtime_run(
-                    module, os.path.join(directory, f"paced{index}.db"), min(args.records, int(rate * 4)),
-                    args.keys, rate)
+                    module,
+                    os.path.join(directory, f"paced{index}.db"),
+                    min(args.records, int(rate * 4)),
+                    args.keys,
+                    rate,
+                )
                 paced.append((rate, latencies))
-        print(f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; function server: own process, SDK + aiohttp")
-        print(f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: {single:9,.0f} msg/s")
-        print(f"baseline B  raw HTTP, {args.batch} invocations/request:                     {batched:9,.0f} msg/s")
-        print(f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:      {throughput:9,.0f} msg/s"
-              f"  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B; "
-              f"{args.records / requests:.1f} msg/request, {args.records / max(commits, 1):.1f} msg/commit)")
-        print(f"command     statefun-local, {args.records:,}-line file → egress file, start-up included: "
-              f"{command_rate:9,.0f} msg/s")
-        print(f"cpu         runtime {own_cpu / args.records * 1e6:.0f} us/msg (incl. this harness), "
-              f"function server {server_cpu / args.records * 1e6:.0f} us/msg")
+        print(
+            f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; function server: own process, SDK + aiohttp"
+        )
+        print(
+            f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: {single:9,.0f} msg/s"
+        )
+        print(
+            f"baseline B  raw HTTP, {args.batch} invocations/request:                     {batched:9,.0f} msg/s"
+        )
+        print(
+            f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:      {throughput:9,.0f} msg/s"
+            f"  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B; "
+            f"{args.records / requests:.1f} msg/request, {args.records / max(commits, 1):.1f} msg/commit)"
+        )
+        print(
+            f"command     statefun-local, {args.records:,}-line file → egress file, start-up included: "
+            f"{command_rate:9,.0f} msg/s"
+        )
+        print(
+            f"cpu         runtime {own_cpu / args.records * 1e6:.0f} us/msg (incl. this harness), "
+            f"function server {server_cpu / args.records * 1e6:.0f} us/msg"
+        )
         for rate, latencies in paced:
-            print(f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                  f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms")
-        print(f"latency     under full backlog (queueing included): p50 {percentile(full_latencies, 0.5) * 1000:.0f} ms, "
-              f"p99 {percentile(full_latencies, 0.99) * 1000:.0f} ms")
+            print(
+                f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
+                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+            )
+        print(
+            f"latency     under full backlog (queueing included): p50 {percentile(full_latencies, 0.5) * 1000:.0f} ms, "
+            f"p99 {percentile(full_latencies, 0.99) * 1000:.0f} ms"
+        )
     finally:
         server.kill()
         server.wait(timeout=10)
@@ -230,14 +280,22 @@ async def main_async(args: argparse.Namespace) -> None:
 
 def main() -> None:
     tune_garbage_collector()  # as the statefun-local command does
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--keys", type=int, default=100, help="distinct names (function ids)")
-    parser.add_argument("--batch", type=int, default=100, help="maxNumBatchRequests, and baseline B's batch")
+    parser.add_argument(
+        "--batch", type=int, default=100, help="maxNumBatchRequests, and baseline B's batch"
+    )
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--seconds", type=float, default=2.0, help="duration of each baseline")
-    parser.add_argument("--paced-rate", type=float, action="append",
-                        help="msg/s for a latency run; repeatable (default: 250 and half the throughput)")
+    parser.add_argument(
+        "--paced-rate",
+        type=float,
+        action="append",
+        help="msg/s for a latency run; repeatable (default: 250 and half the throughput)",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

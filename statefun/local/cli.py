@@ -37,39 +37,87 @@ def _parser() -> argparse.ArgumentParser:
 
     run = commands.add_parser("run", help="serve a module (the default command)")
     run.add_argument("module", help="module.yaml (3.1+ kinds, or legacy version 3.0)")
-    run.add_argument("--db", default="statefun-local.db",
-                     help="SQLite file for state, inbox, timers and outbox (default: %(default)s; "
-                     "':memory:' keeps nothing across runs)")
-    run.add_argument("--sync", choices=("normal", "full"), default="normal",
-                     help="SQLite synchronous mode: normal survives a crash of this process, full also "
-                     "a power loss (default: %(default)s)")
-    run.add_argument("--input", action="append", default=[], metavar="FILE",
-                     help="JSON-lines ingress records to read ('-' for stdin); repeatable")
-    run.add_argument("--follow", action="store_true",
-                     help="keep reading --input files as they grow (like tail -f) instead of stopping at the end")
-    run.add_argument("--http-ingress", metavar="HOST:PORT",
-                     help="also accept records by POST http://HOST:PORT/ingress (port 0 picks a free port)")
-    run.add_argument("--egress", action="append", default=[], metavar="ID=PATH",
-                     help="write egress ID to PATH ('-' for stdout); repeatable")
-    run.add_argument("--egress-dir", metavar="DIR",
-                     help="write each egress not given by --egress to DIR/<namespace>.<name>.jsonl "
-                     "(default: all egress to stdout)")
-    run.add_argument("--proto-module", action="append", default=[], metavar="MODULE",
-                     help="import a _pb2 module so JSON ingress values of its message types are "
-                     "converted with json_format; repeatable")
-    run.add_argument("--egress-type", action="append", default=[], metavar="ID=MESSAGE",
-                     help="decode the values written to egress ID as protobuf MESSAGE and print them as JSON")
-    run.add_argument("--wait-for-endpoints", type=float, default=0.0, metavar="SECONDS",
-                     help="how long to wait for function endpoints to accept connections at start")
-    run.add_argument("--no-endpoint-check", action="store_true",
-                     help="start without checking that the function endpoints are reachable")
+    run.add_argument(
+        "--db",
+        default="statefun-local.db",
+        help="SQLite file for state, inbox, timers and outbox (default: %(default)s; "
+        "':memory:' keeps nothing across runs)",
+    )
+    run.add_argument(
+        "--sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="SQLite synchronous mode: normal survives a crash of this process, full also "
+        "a power loss (default: %(default)s)",
+    )
+    run.add_argument(
+        "--input",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="JSON-lines ingress records to read ('-' for stdin); repeatable",
+    )
+    run.add_argument(
+        "--follow",
+        action="store_true",
+        help="keep reading --input files as they grow (like tail -f) instead of stopping at the end",
+    )
+    run.add_argument(
+        "--http-ingress",
+        metavar="HOST:PORT",
+        help="also accept records by POST http://HOST:PORT/ingress (port 0 picks a free port)",
+    )
+    run.add_argument(
+        "--egress",
+        action="append",
+        default=[],
+        metavar="ID=PATH",
+        help="write egress ID to PATH ('-' for stdout); repeatable",
+    )
+    run.add_argument(
+        "--egress-dir",
+        metavar="DIR",
+        help="write each egress not given by --egress to DIR/<namespace>.<name>.jsonl "
+        "(default: all egress to stdout)",
+    )
+    run.add_argument(
+        "--proto-module",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a _pb2 module so JSON ingress values of its message types are "
+        "converted with json_format; repeatable",
+    )
+    run.add_argument(
+        "--egress-type",
+        action="append",
+        default=[],
+        metavar="ID=MESSAGE",
+        help="decode the values written to egress ID as protobuf MESSAGE and print them as JSON",
+    )
+    run.add_argument(
+        "--wait-for-endpoints",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="how long to wait for function endpoints to accept connections at start",
+    )
+    run.add_argument(
+        "--no-endpoint-check",
+        action="store_true",
+        help="start without checking that the function endpoints are reachable",
+    )
 
-    check = commands.add_parser("check", help="validate a module.yaml and that its endpoints are reachable")
+    check = commands.add_parser(
+        "check", help="validate a module.yaml and that its endpoints are reachable"
+    )
     check.add_argument("module")
     check.add_argument("--no-endpoint-check", action="store_true")
     check.add_argument("--wait-for-endpoints", type=float, default=0.0, metavar="SECONDS")
 
-    deploy = commands.add_parser("deploy", help="emit a Dockerfile and docker-compose.yml for Flink StateFun")
+    deploy = commands.add_parser(
+        "deploy", help="emit a Dockerfile and docker-compose.yml for Flink StateFun"
+    )
     from statefun.local.deploy import add_arguments
 
     add_arguments(deploy)
@@ -92,17 +140,24 @@ def _sinks(args: argparse.Namespace, config: ModuleConfig) -> dict[str, Sink]:
         chosen[egress_id] = path
     sinks: dict[str, Sink] = {}
     for egress_id in config.egresses:
-        default = "-" if args.egress_dir is None else os.path.join(
-            args.egress_dir, egress_id.replace("/", ".") + ".jsonl")
+        default = (
+            "-"
+            if args.egress_dir is None
+            else os.path.join(args.egress_dir, egress_id.replace("/", ".") + ".jsonl")
+        )
         path = chosen.get(egress_id, default)
         try:
             sinks[egress_id] = StreamSink.open(path)
         except OSError as error:
-            raise ConfigError(f"egress {egress_id}: can not open {path}: {error.strerror or error}") from None
+            raise ConfigError(
+                f"egress {egress_id}: can not open {path}: {error.strerror or error}"
+            ) from None
     return sinks
 
 
-def _egress_types(args: argparse.Namespace, config: ModuleConfig) -> dict[str, type[message.Message]]:
+def _egress_types(
+    args: argparse.Namespace, config: ModuleConfig
+) -> dict[str, type[message.Message]]:
     types: dict[str, type[message.Message]] = {}
     for text in args.egress_type:
         egress_id, name = _key_value("--egress-type", text)
@@ -157,8 +212,10 @@ async def _run(args: argparse.Namespace) -> int:
         if args.http_ingress:
             runner, bound = await start_http_ingress(engine, http_host, http_port)
             _log(f"HTTP ingress listening on http://{http_host}:{bound}/ingress")
-        _log(f"running {config.file} ({len(config.endpoints)} endpoint(s), {len(config.ingresses)} "
-             f"ingress(es), {len(config.egresses)} egress(es)); state in {args.db}")
+        _log(
+            f"running {config.file} ({len(config.endpoints)} endpoint(s), {len(config.ingresses)} "
+            f"ingress(es), {len(config.egresses)} egress(es)); state in {args.db}"
+        )
         while True:
             for task in sources:
                 failure = task.exception() if task.done() else None
@@ -172,11 +229,16 @@ async def _run(args: argparse.Namespace) -> int:
                 _log("stopping; unprocessed messages stay in the inbox for the next run")
                 return 0
             if not serving and all(task.done() for task in sources) and engine.is_idle():
-                _log(f"done: {engine.messages_processed} messages processed, "
-                     f"{engine.egress_writer.lines_written} egress records written")
+                _log(
+                    f"done: {engine.messages_processed} messages processed, "
+                    f"{engine.egress_writer.lines_written} egress records written"
+                )
                 return 0
             engine.progress.clear()
-            waiters = [asyncio.ensure_future(engine.progress.wait()), asyncio.ensure_future(stop.wait())]
+            waiters = [
+                asyncio.ensure_future(engine.progress.wait()),
+                asyncio.ensure_future(stop.wait()),
+            ]
             await asyncio.wait(waiters, timeout=0.05, return_when=asyncio.FIRST_COMPLETED)
             for waiter in waiters:
                 waiter.cancel()
@@ -193,8 +255,10 @@ async def _check(args: argparse.Namespace) -> int:
     config = _load(args.module)
     if not args.no_endpoint_check:
         await check_endpoints(config, args.wait_for_endpoints)
-    print(f"{config.file}: ok — {len(config.endpoints)} endpoint(s), {len(config.ingresses)} ingress(es), "
-          f"{len(config.egresses)} egress(es)")
+    print(
+        f"{config.file}: ok — {len(config.endpoints)} endpoint(s), {len(config.ingresses)} ingress(es), "
+        f"{len(config.egresses)} egress(es)"
+    )
     return 0
 
 

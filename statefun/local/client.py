@@ -40,7 +40,9 @@ class FunctionClient:
             await self._session.close()
             self._session = None
 
-    async def call(self, url: str, body: bytes, call_timeout_s: float, connect_timeout_s: float) -> bytes:
+    async def call(
+        self, url: str, body: bytes, call_timeout_s: float, connect_timeout_s: float
+    ) -> bytes:
         """POST one ToFunction; retries 5xx/408/409/420/429/499 and connection errors with
         exponential backoff until the call timeout is spent; other statuses fail at once."""
         assert self._session is not None, "FunctionClient.start() was not called"
@@ -51,7 +53,10 @@ class FunctionClient:
         while True:
             attempts += 1
             remaining = deadline - time.monotonic()
-            timeout = aiohttp.ClientTimeout(total=max(remaining, 0.001), sock_connect=min(connect_timeout_s, max(remaining, 0.001)))
+            timeout = aiohttp.ClientTimeout(
+                total=max(remaining, 0.001),
+                sock_connect=min(connect_timeout_s, max(remaining, 0.001)),
+            )
             try:
                 self.requests_sent += 1
                 async with self._session.post(url, data=body, timeout=timeout) as response:

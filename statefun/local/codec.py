@@ -18,7 +18,6 @@ from google.protobuf import descriptor_pool, json_format, message, message_facto
 
 from statefun.local.errors import ConfigError
 
-
 PROTOBUF_PREFIX = "type.googleapis.com/"
 
 
@@ -82,7 +81,9 @@ def encode_value(record: dict[str, Any], value_type: str) -> bytes:
     cls = message_class(value_type)
     if cls is not None:
         if not isinstance(value, dict):
-            raise RecordError(f"{value_type} is a protobuf message; give its value as a JSON object")
+            raise RecordError(
+                f"{value_type} is a protobuf message; give its value as a JSON object"
+            )
         try:
             return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as error:

@@ -29,7 +29,9 @@ class Committer:
         self.transactions = 0
         self.units = 0
 
-    def submit(self, apply: Callable[[Store], T], after_commit: Callable[[T], None] | None = None) -> "asyncio.Future[T]":
+    def submit(
+        self, apply: Callable[[Store], T], after_commit: Callable[[T], None] | None = None
+    ) -> "asyncio.Future[T]":
         future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append(_Work(apply, after_commit, future))
         self._wakeup.set()

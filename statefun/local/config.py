@@ -18,7 +18,14 @@ KAFKA_INGRESS = "io.statefun.kafka.v1/ingress"
 KAFKA_EGRESS = "io.statefun.kafka.v1/egress"
 KINESIS_INGRESS = "io.statefun.kinesis.v1/ingress"
 KINESIS_EGRESS = "io.statefun.kinesis.v1/egress"
-KNOWN_KINDS = (ENDPOINT_V1, ENDPOINT_V2, KAFKA_INGRESS, KAFKA_EGRESS, KINESIS_INGRESS, KINESIS_EGRESS)
+KNOWN_KINDS = (
+    ENDPOINT_V1,
+    ENDPOINT_V2,
+    KAFKA_INGRESS,
+    KAFKA_EGRESS,
+    KINESIS_INGRESS,
+    KINESIS_EGRESS,
+)
 
 TRANSPORT_OKHTTP = "io.statefun.transports.v1/okhttp"
 TRANSPORT_ASYNC = "io.statefun.transports.v1/async"
@@ -134,9 +141,14 @@ class _Builder:
         functions = spec.string("functions")
         namespace, slash, name = functions.partition("/")
         if not (slash and namespace and name and "/" not in name and "*" not in namespace):
-            raise spec.error("functions", f"expected 'namespace/name' or 'namespace/*', got {functions!r}")
+            raise spec.error(
+                "functions", f"expected 'namespace/name' or 'namespace/*', got {functions!r}"
+            )
         if "*" in name and name != "*":
-            raise spec.error("functions", f"a wildcard must be the whole name ('{namespace}/*'), got {functions!r}")
+            raise spec.error(
+                "functions",
+                f"a wildcard must be the whole name ('{namespace}/*'), got {functions!r}",
+            )
         template = spec.string("urlPathTemplate")
         url = urlsplit(template)
         if url.scheme not in ("http", "https"):
@@ -151,9 +163,14 @@ class _Builder:
         where = f"{self.file}:{spec.doc.line_of(spec.path + ('urlPathTemplate',))}: document {spec.doc.index}"
         for existing in self.endpoints:
             if existing.functions == functions:
-                raise spec.error("functions", f"{functions!r} is already served by the endpoint at {existing.where}")
+                raise spec.error(
+                    "functions",
+                    f"{functions!r} is already served by the endpoint at {existing.where}",
+                )
         self.endpoints.append(
-            FunctionEndpoint(functions, template, max_batch, call_ms / 1000, connect_ms / 1000, where)
+            FunctionEndpoint(
+                functions, template, max_batch, call_ms / 1000, connect_ms / 1000, where
+            )
         )
         known = {"functions", "urlPathTemplate", "maxNumBatchRequests"}
         known |= {"timeouts"} if kind == ENDPOINT_V1 else {"transport"}
@@ -172,7 +189,8 @@ class _Builder:
             return timeouts
         if transport_type != TRANSPORT_ASYNC:
             raise transport.error(
-                "type", f"unknown transport {transport_type!r}; expected {TRANSPORT_ASYNC} or {TRANSPORT_OKHTTP}"
+                "type",
+                f"unknown transport {transport_type!r}; expected {TRANSPORT_ASYNC} or {TRANSPORT_OKHTTP}",
             )
         nested = transport.section("timeouts")
         if nested is not None:
@@ -186,8 +204,19 @@ class _Builder:
             transport.duration_ms(key, 15_000)
         self.warn_unknown(
             transport,
-            {"type", "timeouts", "call", "connect", "pool_ttl", "pool_size", "payload_max_bytes",
-             "trust_cacerts", "client_cert", "client_key", "client_key_password"},
+            {
+                "type",
+                "timeouts",
+                "call",
+                "connect",
+                "pool_ttl",
+                "pool_size",
+                "payload_max_bytes",
+                "trust_cacerts",
+                "client_cert",
+                "client_key",
+                "client_key_password",
+            },
             transport_type,
         )
         return call, connect
@@ -225,17 +254,34 @@ class _Builder:
                         f"expected a function type 'namespace/name', got {target!r}",
                     )
                 self.ingress_target_sites.append((target, route, position))
-            routes.append(IngressRoute(route.string(name_key), route.string("valueType"), tuple(targets)))
+            routes.append(
+                IngressRoute(route.string(name_key), route.string("valueType"), tuple(targets))
+            )
             self.warn_unknown(route, {name_key, "valueType", "targets"}, kind)
         if kind == KAFKA_INGRESS:
             reset = spec.raw("autoOffsetResetPosition", False)
             if reset is not None and str(reset).lower() not in ("earliest", "latest"):
-                raise spec.error("autoOffsetResetPosition", f"expected 'earliest' or 'latest', got {reset!r}")
-            known = {"id", "address", "consumerGroupId", "topics", "autoOffsetResetPosition",
-                     "startupPosition", "properties"}
+                raise spec.error(
+                    "autoOffsetResetPosition", f"expected 'earliest' or 'latest', got {reset!r}"
+                )
+            known = {
+                "id",
+                "address",
+                "consumerGroupId",
+                "topics",
+                "autoOffsetResetPosition",
+                "startupPosition",
+                "properties",
+            }
         else:
-            known = {"id", "awsRegion", "awsCredentials", "startupPosition", "streams",
-                     "clientConfigProperties"}
+            known = {
+                "id",
+                "awsRegion",
+                "awsCredentials",
+                "startupPosition",
+                "streams",
+                "clientConfigProperties",
+            }
         self.warn_unknown(spec, known, kind)
         self.ingresses[ingress_id] = IngressSpec(ingress_id, kind, tuple(routes))
 
@@ -249,7 +295,8 @@ class _Builder:
                 semantic_type = semantic.string("type", required=False, default="at-least-once")
                 if semantic_type not in ("at-least-once", "exactly-once", "none"):
                     raise semantic.error(
-                        "type", f"expected at-least-once, exactly-once or none, got {semantic_type!r}"
+                        "type",
+                        f"expected at-least-once, exactly-once or none, got {semantic_type!r}",
                     )
                 if semantic_type == "exactly-once":
                     if semantic.has("transactionTimeoutMillis"):
@@ -257,12 +304,19 @@ class _Builder:
                     else:
                         if not semantic.has("transactionTimeout"):
                             raise semantic.error(
-                                "transactionTimeout", "exactly-once needs a transactionTimeout (e.g. 15min)"
+                                "transactionTimeout",
+                                "exactly-once needs a transactionTimeout (e.g. 15min)",
                             )
                         semantic.duration_ms("transactionTimeout", 0)
             known = {"id", "address", "deliverySemantic", "properties"}
         else:
-            known = {"id", "awsRegion", "awsCredentials", "maxOutstandingRecords", "clientConfigProperties"}
+            known = {
+                "id",
+                "awsRegion",
+                "awsCredentials",
+                "maxOutstandingRecords",
+                "clientConfigProperties",
+            }
         self.warn_unknown(spec, known, kind)
         self.egresses[egress_id] = EgressSpec(egress_id, kind)
 
@@ -279,7 +333,9 @@ def _component(builder: _Builder, doc: YamlDocument) -> None:
     root = Section.of(doc, (), doc.data)
     kind = root.string("kind")
     if kind not in KNOWN_KINDS:
-        raise root.error("kind", f"unknown kind {kind!r}; the local runtime serves {', '.join(KNOWN_KINDS)}")
+        raise root.error(
+            "kind", f"unknown kind {kind!r}; the local runtime serves {', '.join(KNOWN_KINDS)}"
+        )
     spec = root.section("spec", required=True)
     assert spec is not None
     builder.add(kind, spec)
@@ -292,7 +348,7 @@ def _legacy(builder: _Builder, doc: YamlDocument, root: Section) -> None:
         raise root.error(
             "version",
             f"format version {version!r} is not served; use the 3.1+ component documents "
-            "(kind/spec) or version \"3.0\"",
+            '(kind/spec) or version "3.0"',
         )
     module = root.section("module", required=True)
     assert module is not None
@@ -303,7 +359,11 @@ def _legacy(builder: _Builder, doc: YamlDocument, root: Section) -> None:
             raise meta.error("type", f"only 'remote' modules are served, got {meta_type!r}")
     spec = module.section("spec", required=True)
     assert spec is not None
-    for list_key, item_key in (("endpoints", "endpoint"), ("ingresses", "ingress"), ("egresses", "egress")):
+    for list_key, item_key in (
+        ("endpoints", "endpoint"),
+        ("ingresses", "ingress"),
+        ("egresses", "egress"),
+    ):
         for item in spec.sections(list_key, required=False):
             component = item.section(item_key, required=True)
             assert component is not None
@@ -313,7 +373,8 @@ def _legacy(builder: _Builder, doc: YamlDocument, root: Section) -> None:
             kind = _LEGACY_KINDS.get(legacy_kind, legacy_kind)
             if kind not in KNOWN_KINDS or (item_key == "endpoint") != (kind == ENDPOINT_V1):
                 raise component_meta.error(
-                    "kind" if item_key == "endpoint" else "type", f"unknown {item_key} kind {legacy_kind!r}"
+                    "kind" if item_key == "endpoint" else "type",
+                    f"unknown {item_key} kind {legacy_kind!r}",
                 )
             component_spec = component.section("spec", required=True)
             assert component_spec is not None

@@ -35,14 +35,26 @@ _LOOPBACK = {"localhost", "127.0.0.1", "::1", "0.0.0.0"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("module", help="the module.yaml to deploy")
     parser.add_argument("--out", help="output directory (default: the directory of module.yaml)")
-    parser.add_argument("--name", help="module name under /opt/statefun/modules/ (default: the name of module.yaml's directory)")
-    parser.add_argument("--functions-command", default="python -m examples.greeter --host 0.0.0.0 --port {port}",
-                        help="command of the functions service; {port} is the endpoint port (default: %(default)s)")
-    parser.add_argument("--functions-context", default=None,
-                        help="docker build context of the functions service, relative to --out "
-                        "(default: the current directory)")
-    parser.add_argument("--functions-service", default="functions",
-                        help="service name used when module.yaml points at localhost (default: %(default)s)")
+    parser.add_argument(
+        "--name",
+        help="module name under /opt/statefun/modules/ (default: the name of module.yaml's directory)",
+    )
+    parser.add_argument(
+        "--functions-command",
+        default="python -m examples.greeter --host 0.0.0.0 --port {port}",
+        help="command of the functions service; {port} is the endpoint port (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--functions-context",
+        default=None,
+        help="docker build context of the functions service, relative to --out "
+        "(default: the current directory)",
+    )
+    parser.add_argument(
+        "--functions-service",
+        default="functions",
+        help="service name used when module.yaml points at localhost (default: %(default)s)",
+    )
 
 
 def _kafka_addresses(module: str) -> list[str]:
@@ -68,8 +80,14 @@ def _kafka_addresses(module: str) -> list[str]:
     return addresses
 
 
-def render(module: str, out: str, name: str, functions_command: str, functions_context: str,
-           functions_service: str) -> dict[str, str]:
+def render(
+    module: str,
+    out: str,
+    name: str,
+    functions_command: str,
+    functions_context: str,
+    functions_service: str,
+) -> dict[str, str]:
     """The files to write (relative name → text); module.yaml is included when hosts must change."""
     config = load_module(module)
     with open(module, encoding="utf-8") as handle:
@@ -89,7 +107,7 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
             f"{module}: the endpoints point at {len(hosts)} hosts ({', '.join(sorted(hosts))}); "
             "this generator wires exactly one functions service"
         )
-    (function_host, function_port), = hosts.items()
+    ((function_host, function_port),) = hosts.items()
     kafka_host, kafka_port = "kafka", 9092
     for address in _kafka_addresses(module):
         host, _, port_text = address.rpartition(":")
@@ -99,9 +117,11 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
             host = "kafka"
         kafka_host, kafka_port = host, int(port_text) if port_text.isdigit() else 9092
     uses_kinesis = any(i.kind == KINESIS_INGRESS for i in config.ingresses.values()) or any(
-        e.kind == KINESIS_EGRESS for e in config.egresses.values())
+        e.kind == KINESIS_EGRESS for e in config.egresses.values()
+    )
     uses_kafka = any(i.kind == KAFKA_INGRESS for i in config.ingresses.values()) or any(
-        e.kind == KAFKA_EGRESS for e in config.egresses.values())
+        e.kind == KAFKA_EGRESS for e in config.egresses.values()
+    )
 
     files: dict[str, str] = {}
     module_in_out = os.path.abspath(os.path.join(out, "module.yaml"))
@@ -151,10 +171,16 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
             },
         }
         depends.append(kafka_host)
-    context = functions_context if functions_context is not None else os.path.relpath(os.getcwd(), out)
+    context = (
+        functions_context if functions_context is not None else os.path.relpath(os.getcwd(), out)
+    )
     services[function_host] = {
-        "build": {"context": context, "dockerfile": os.path.relpath(os.path.join(out, "functions.Dockerfile"),
-                                                                     os.path.join(out, context))},
+        "build": {
+            "context": context,
+            "dockerfile": os.path.relpath(
+                os.path.join(out, "functions.Dockerfile"), os.path.join(out, context)
+            ),
+        },
         "expose": [str(function_port)],
     }
     image = f"{name}-statefun"
@@ -180,14 +206,23 @@ def render(module: str, out: str, name: str, functions_command: str, functions_c
     )
     if uses_kinesis:
         header += "# This module uses Kinesis: give the workers AWS credentials/region; no Kinesis service is emitted.\n"
-    files["docker-compose.yml"] = header + yaml.safe_dump({"services": services}, sort_keys=False, width=1000)
+    files["docker-compose.yml"] = header + yaml.safe_dump(
+        {"services": services}, sort_keys=False, width=1000
+    )
     return files
 
 
 def deploy(args: argparse.Namespace) -> int:
     out = args.out or os.path.dirname(os.path.abspath(args.module))
     name = args.name or os.path.basename(os.path.dirname(os.path.abspath(args.module))) or "module"
-    files = render(args.module, out, name, args.functions_command, args.functions_context, args.functions_service)
+    files = render(
+        args.module,
+        out,
+        name,
+        args.functions_command,
+        args.functions_context,
+        args.functions_service,
+    )
     os.makedirs(out, exist_ok=True)
     for relative, text in files.items():
         path = os.path.join(out, relative)

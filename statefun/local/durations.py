@@ -49,5 +49,7 @@ def parse_duration_ms(raw: object) -> float:
     if not unit:
         return float(amount)
     if unit not in _UNIT_MILLIS:
-        raise DurationError(f"{raw!r} has an unknown time unit {unit!r}; known units: {KNOWN_UNITS}")
+        raise DurationError(
+            f"{raw!r} has an unknown time unit {unit!r}; known units: {KNOWN_UNITS}"
+        )
     return amount * _UNIT_MILLIS[unit]

@@ -21,7 +21,9 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False)
 
 
 def egress_line(
-    spec: EgressSpec, argument: request_reply_pb2.TypedValue, value_class: type[message.Message] | None
+    spec: EgressSpec,
+    argument: request_reply_pb2.TypedValue,
+    value_class: type[message.Message] | None,
 ) -> str:
     """One JSON line for a record sent to a Kafka/Kinesis egress; the typename rules are Flink's."""
     fields: dict[str, Any] = {"egress": spec.id}

@@ -108,7 +108,9 @@ class Engine:
     ) -> None:
         self.config = config
         self.store = store
-        self.log = log or (lambda text: print(f"statefun-local: {text}", file=sys.stderr, flush=True))
+        self.log = log or (
+            lambda text: print(f"statefun-local: {text}", file=sys.stderr, flush=True)
+        )
         self.client = FunctionClient(log=self.log)
         self.committer = Committer(store)
         self.egress_writer = EgressWriter(store, sinks)
@@ -137,7 +139,9 @@ class Engine:
         for entry in timers:
             heapq.heappush(self.timer_heap, entry)
         if recovered or timers:
-            self.log(f"recovered {len(recovered)} unprocessed messages and {len(timers)} pending timers")
+            self.log(
+                f"recovered {len(recovered)} unprocessed messages and {len(timers)} pending timers"
+            )
         for job in (self.committer.run(), self.egress_writer.run(), self._run_timers()):
             task = asyncio.create_task(job)
             task.add_done_callback(self._background_done)
@@ -171,8 +175,11 @@ class Engine:
         )
 
     # --- accepting messages ------------------------------------------------------------
-    def accept(self, messages: list[tuple[Address, Address | None, bytes]],
-               offset: tuple[str, int] | None = None) -> "asyncio.Future[list[Envelope]]":
+    def accept(
+        self,
+        messages: list[tuple[Address, Address | None, bytes]],
+        offset: tuple[str, int] | None = None,
+    ) -> "asyncio.Future[list[Envelope]]":
         """Make messages durable (with the source offset, in the same transaction); they are
         dispatched once committed. Await the result before acknowledging them to a producer."""
 
@@ -205,7 +212,9 @@ class Engine:
         try:
             endpoint = self.config.endpoint_for(address[0])
             if endpoint is None:
-                raise ProtocolError(f"no endpoint in {self.config.file} serves function type {address[0]!r}")
+                raise ProtocolError(
+                    f"no endpoint in {self.config.file} serves function type {address[0]!r}"
+                )
             while mailbox.pending and self.failure is None:
                 count = min(len(mailbox.pending), endpoint.max_batch)
                 batch = [mailbox.pending.popleft() for _ in range(count)]
@@ -223,13 +232,19 @@ class Engine:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            self.fail(LocalRuntimeError(f"internal failure while calling {address[0]}: {type(error).__name__}: {error}"))
+            self.fail(
+                LocalRuntimeError(
+                    f"internal failure while calling {address[0]}: {type(error).__name__}: {error}"
+                )
+            )
         finally:
             mailbox.running = False
             if not mailbox.pending and self.mailboxes.get(address) is mailbox:
                 del self.mailboxes[address]
 
-    def _build_request(self, address: Address, batch: list[Envelope], at_ms: int) -> tuple[bytes, list[str]]:
+    def _build_request(
+        self, address: Address, batch: list[Envelope], at_ms: int
+    ) -> tuple[bytes, list[str]]:
         request = pb.ToFunction()
         invocation = request.invocation
         invocation.target.CopyFrom(to_pb_address(address))
@@ -242,7 +257,9 @@ class Engine:
                 expired.append(spec.name)
                 current = None
             if current is not None:
-                value.state_value.CopyFrom(pb.TypedValue(typename=spec.typename, has_value=True, value=current.value))
+                value.state_value.CopyFrom(
+                    pb.TypedValue(typename=spec.typename, has_value=True, value=current.value)
+                )
         for envelope in batch:
             call = invocation.invocations.add()
             if envelope.caller is not None:
@@ -250,18 +267,26 @@ class Engine:
             call.argument.ParseFromString(envelope.argument)
         return request.SerializeToString(), expired
 
-    async def _invoke(self, address: Address, endpoint: FunctionEndpoint, batch: list[Envelope]) -> BatchEffects:
+    async def _invoke(
+        self, address: Address, endpoint: FunctionEndpoint, batch: list[Envelope]
+    ) -> BatchEffects:
         url = endpoint.url_for(address[0])
         for _ in range(_MAX_REGISTRATION_ROUNDS):
             at_ms = now_ms()
             body, expired = self._build_request(address, batch, at_ms)
-            reply = await self.client.call(url, body, endpoint.call_timeout_s, endpoint.connect_timeout_s)
+            reply = await self.client.call(
+                url, body, endpoint.call_timeout_s, endpoint.connect_timeout_s
+            )
             try:
                 response = pb.FromFunction.FromString(reply)
             except message.DecodeError as error:
-                raise ProtocolError(f"{url} replied with bytes that are not a FromFunction: {error}") from None
+                raise ProtocolError(
+                    f"{url} replied with bytes that are not a FromFunction: {error}"
+                ) from None
             if response.HasField("incomplete_invocation_context"):
-                self._register(address[0], response.incomplete_invocation_context.missing_values, url)
+                self._register(
+                    address[0], response.incomplete_invocation_context.missing_values, url
+                )
                 continue
             return self._effects(address, batch, response.invocation_result, expired, url)
         raise ProtocolError(
@@ -276,7 +301,9 @@ class Engine:
         for value_spec in missing:
             typename = value_spec.type_typename or UNSET_TYPENAME
             mode = int(value_spec.expiration_spec.mode)
-            expire_ms = int(value_spec.expiration_spec.expire_after_millis) if mode != EXPIRE_NONE else 0
+            expire_ms = (
+                int(value_spec.expiration_spec.expire_after_millis) if mode != EXPIRE_NONE else 0
+            )
             existing = registered.get(value_spec.state_name)
             if existing is not None:
                 if existing.typename != typename:
@@ -293,8 +320,12 @@ class Engine:
             registered[spec.name] = spec
 
     def _effects(
-        self, address: Address, batch: list[Envelope], result: pb.FromFunction.InvocationResponse,
-        expired: list[str], url: str,
+        self,
+        address: Address,
+        batch: list[Envelope],
+        result: pb.FromFunction.InvocationResponse,
+        expired: list[str],
+        url: str,
     ) -> BatchEffects:
         registered = self.specs.get(address[0], {})
         writes: list[tuple[str, bytes]] = []
@@ -322,23 +353,43 @@ class Engine:
         for later in result.delayed_invocations:
             if later.is_cancellation_request:
                 if not later.cancellation_token:
-                    raise ProtocolError(f"{url}: a cancellation request without a cancellation token")
+                    raise ProtocolError(
+                        f"{url}: a cancellation request without a cancellation token"
+                    )
                 delayed.append(later.cancellation_token)
                 continue
             target = self._checked_target(later.target, address, url)
             delayed.append(
-                (max(int(later.delay_in_ms), 0), later.cancellation_token or None, target,
-                 later.argument.SerializeToString())
+                (
+                    max(int(later.delay_in_ms), 0),
+                    later.cancellation_token or None,
+                    target,
+                    later.argument.SerializeToString(),
+                )
             )
         egress: list[tuple[str, str]] = []
         for record in result.outgoing_egresses:
             egress_id = f"{record.egress_namespace}/{record.egress_type}"
             spec_egress = self.config.egresses.get(egress_id)
             if spec_egress is None:
-                raise ProtocolError(f"{url}: {address[0]} sent to egress {egress_id!r}, which {self.config.file} does not define")
-            egress.append((egress_id, egress_line(spec_egress, record.argument, self.egress_types.get(egress_id))))
+                raise ProtocolError(
+                    f"{url}: {address[0]} sent to egress {egress_id!r}, which {self.config.file} does not define"
+                )
+            egress.append(
+                (
+                    egress_id,
+                    egress_line(spec_egress, record.argument, self.egress_types.get(egress_id)),
+                )
+            )
         return BatchEffects(
-            address, [envelope.seq for envelope in batch], writes, deletes, messages, delayed, egress, expired,
+            address,
+            [envelope.seq for envelope in batch],
+            writes,
+            deletes,
+            messages,
+            delayed,
+            egress,
+            expired,
         )
 
     def _checked_target(self, target: pb.Address, sender: Address, url: str) -> Address:
@@ -360,7 +411,9 @@ class Engine:
                 store.put_state(address, name, value, at_ms)
             for name in effects.deletes:
                 store.delete_state(address, name)
-            envelopes = store.insert_inbox_many([(target, address, argument) for target, argument in effects.messages])
+            envelopes = store.insert_inbox_many(
+                [(target, address, argument) for target, argument in effects.messages]
+            )
             cancelled: list[int] = []
             timers: list[tuple[int, int]] = []
             for operation in effects.delayed:
@@ -368,7 +421,12 @@ class Engine:
                     cancelled += store.cancel_timers(address, operation)
                     continue
                 delay, token, target, argument = operation
-                timers.append((at_ms + delay, store.insert_timer(at_ms + delay, address, token, target, argument)))
+                timers.append(
+                    (
+                        at_ms + delay,
+                        store.insert_timer(at_ms + delay, address, token, target, argument),
+                    )
+                )
             store.insert_outbox(effects.egress)
             store.delete_inbox(effects.consumed)
             return Committed(envelopes, timers, cancelled, len(effects.egress))

@@ -34,29 +34,40 @@ def record_messages(record: object, config: ModuleConfig) -> list[Message]:
         raise RecordError("a record must be a JSON object")
     if not record.keys() <= _RECORD_KEYS:
         unknown = sorted(set(record) - _RECORD_KEYS)
-        raise RecordError(f"unknown record field(s) {', '.join(unknown)}; known: {', '.join(sorted(_RECORD_KEYS))}")
+        raise RecordError(
+            f"unknown record field(s) {', '.join(unknown)}; known: {', '.join(sorted(_RECORD_KEYS))}"
+        )
     ingress_id = record.get("ingress")
     if ingress_id is None:
         if len(config.ingresses) != 1:
-            raise RecordError(f"say which ingress with \"ingress\": one of {', '.join(sorted(config.ingresses)) or '(none defined)'}")
+            raise RecordError(
+                f"say which ingress with \"ingress\": one of {', '.join(sorted(config.ingresses)) or '(none defined)'}"
+            )
         ingress = next(iter(config.ingresses.values()))
     else:
         found = config.ingresses.get(str(ingress_id))
         if found is None:
-            raise RecordError(f"unknown ingress {ingress_id!r}; the module defines {', '.join(sorted(config.ingresses)) or 'none'}")
+            raise RecordError(
+                f"unknown ingress {ingress_id!r}; the module defines {', '.join(sorted(config.ingresses)) or 'none'}"
+            )
         ingress = found
     topic_field = "topic" if ingress.kind == KAFKA_INGRESS else "stream"
     topic = record.get(topic_field, record.get("topic"))
     route = ingress.route(None if topic is None else str(topic))
     if route is None:
         names = ", ".join(route.topic for route in ingress.routes)
-        raise RecordError(f"ingress {ingress.id}: give \"{topic_field}\", one of {names}" if topic is None
-                          else f"ingress {ingress.id} has no {topic_field} {topic!r}; it has {names}")
+        raise RecordError(
+            f'ingress {ingress.id}: give "{topic_field}", one of {names}'
+            if topic is None
+            else f"ingress {ingress.id} has no {topic_field} {topic!r}; it has {names}"
+        )
     key = record.get("key", record.get("partition_key"))
     if not isinstance(key, str) or not key:
-        raise RecordError("a record needs a non-empty string \"key\" (it becomes the function id)")
+        raise RecordError('a record needs a non-empty string "key" (it becomes the function id)')
     value = encode_value(record, route.value_type)
-    argument = pb.TypedValue(typename=route.value_type, has_value=True, value=value).SerializeToString()
+    argument = pb.TypedValue(
+        typename=route.value_type, has_value=True, value=value
+    ).SerializeToString()
     return [((target, key), None, argument) for target in route.targets]
 
 
@@ -72,8 +83,14 @@ class FileSource:
     """Reads a JSON-lines file from its committed offset; the offset of the next unread line is
     committed with the accepted messages, so a restart neither skips nor repeats a record."""
 
-    def __init__(self, path: str, engine: Engine, follow: bool, max_backlog: int = 20_000,
-                 chunk_lines: int = 2_000) -> None:
+    def __init__(
+        self,
+        path: str,
+        engine: Engine,
+        follow: bool,
+        max_backlog: int = 20_000,
+        chunk_lines: int = 2_000,
+    ) -> None:
         self.path = path
         self.source = "file:" + os.path.abspath(path)
         self.engine = engine
@@ -108,7 +125,9 @@ class FileSource:
                         messages.extend(parse_line(line, self.engine.config))
                     except RecordError as error:
                         self.rejected += 1
-                        self.engine.log(f"{self.path}:{_line_of(self.path, start)}: record skipped: {error}")
+                        self.engine.log(
+                            f"{self.path}:{_line_of(self.path, start)}: record skipped: {error}"
+                        )
                 if lines:
                     await self.engine.accept(messages, (self.source, offset))
                     continue

@@ -99,7 +99,9 @@ class Store:
         except sqlite3.OperationalError as error:
             self.db.close()
             if "locked" in str(error):
-                raise ConfigError(f"{path}: the database is in use by another statefun-local process") from None
+                raise ConfigError(
+                    f"{path}: the database is in use by another statefun-local process"
+                ) from None
             raise ConfigError(f"{path}: can not open the SQLite database: {error}") from None
         # Sequence numbers are assigned here (this process owns the file) so that many
         # messages can be inserted with one executemany.
@@ -140,7 +142,9 @@ class Store:
     def insert_inbox(self, target: Address, caller: Address | None, argument: bytes) -> Envelope:
         return self.insert_inbox_many([(target, caller, argument)])[0]
 
-    def insert_inbox_many(self, messages: list[tuple[Address, Address | None, bytes]]) -> list[Envelope]:
+    def insert_inbox_many(
+        self, messages: list[tuple[Address, Address | None, bytes]]
+    ) -> list[Envelope]:
         first = self._next_seq
         self._next_seq += len(messages)
         envelopes = [
@@ -151,8 +155,14 @@ class Store:
             "INSERT INTO inbox (seq, target_type, target_id, caller_type, caller_id, argument) "
             "VALUES (?, ?, ?, ?, ?, ?)",
             [
-                (e.seq, e.target[0], e.target[1], e.caller[0] if e.caller else None,
-                 e.caller[1] if e.caller else None, e.argument)
+                (
+                    e.seq,
+                    e.target[0],
+                    e.target[1],
+                    e.caller[0] if e.caller else None,
+                    e.caller[1] if e.caller else None,
+                    e.argument,
+                )
                 for e in envelopes
             ],
         )
@@ -166,7 +176,9 @@ class Store:
             "SELECT seq, target_type, target_id, caller_type, caller_id, argument FROM inbox ORDER BY seq"
         ).fetchall()
         return [
-            Envelope(seq, (t_type, t_id), (c_type, c_id) if c_type is not None else None, bytes(arg))
+            Envelope(
+                seq, (t_type, t_id), (c_type, c_id) if c_type is not None else None, bytes(arg)
+            )
             for seq, t_type, t_id, c_type, c_id, arg in rows
         ]
 
@@ -255,7 +267,9 @@ class Store:
             return None
         self.db.execute("DELETE FROM timers WHERE timer_id = ?", (timer_id,))
         sender_type, sender_id, target_type, target_id, argument = row
-        return self.insert_inbox((target_type, target_id), (sender_type, sender_id), bytes(argument))
+        return self.insert_inbox(
+            (target_type, target_id), (sender_type, sender_id), bytes(argument)
+        )
 
     # --- egress outbox -----------------------------------------------------------------
     def insert_outbox(self, records: list[tuple[str, str]]) -> None:
@@ -273,7 +287,9 @@ class Store:
 
     # --- ingress offsets ---------------------------------------------------------------
     def get_offset(self, source: str) -> int:
-        row = self.db.execute("SELECT next_offset FROM ingress_offsets WHERE source = ?", (source,)).fetchone()
+        row = self.db.execute(
+            "SELECT next_offset FROM ingress_offsets WHERE source = ?", (source,)
+        ).fetchone()
         return int(row[0]) if row else 0
 
     def set_offset(self, source: str, next_offset: int) -> None:

@@ -41,20 +41,28 @@ def state_of(request: pb.ToFunction.InvocationBatchRequest) -> dict[str, pb.Type
 
 
 def int_value(value: int) -> pb.TypedValue:
-    return pb.TypedValue(typename=INT_TYPE, has_value=True,
-                         value=types_pb2.IntWrapper(value=value).SerializeToString())
+    return pb.TypedValue(
+        typename=INT_TYPE,
+        has_value=True,
+        value=types_pb2.IntWrapper(value=value).SerializeToString(),
+    )
 
 
 def read_int(value: pb.TypedValue | None) -> int:
     return types_pb2.IntWrapper.FromString(value.value).value if value is not None else 0
 
 
-def kafka_egress(response: pb.FromFunction, egress: str, topic: str, key: str, value: bytes) -> None:
+def kafka_egress(
+    response: pb.FromFunction, egress: str, topic: str, key: str, value: bytes
+) -> None:
     namespace, _, name = egress.partition("/")
     record = kafka_egress_pb2.KafkaProducerRecord(topic=topic, key=key, value_bytes=value)
     response.invocation_result.outgoing_egresses.add(
-        egress_namespace=namespace, egress_type=name,
-        argument=pb.TypedValue(typename=KAFKA_RECORD, has_value=True, value=record.SerializeToString()),
+        egress_namespace=namespace,
+        egress_type=name,
+        argument=pb.TypedValue(
+            typename=KAFKA_RECORD, has_value=True, value=record.SerializeToString()
+        ),
     )
 
 
@@ -103,18 +111,32 @@ def greeter_handler(max_state: str = "seen") -> Handler:
         for invocation in request.invocations:
             seen += 1
             name = invocation.argument.value.decode()
-            kafka_egress(response, "example/greets", "greetings", request.target.id,
-                         json.dumps({"name": name, "seen": seen}).encode())
+            kafka_egress(
+                response,
+                "example/greets",
+                "greetings",
+                request.target.id,
+                json.dumps({"name": name, "seen": seen}).encode(),
+            )
         response.invocation_result.state_mutations.add(
-            mutation_type=pb.FromFunction.PersistedValueMutation.MODIFY, state_name=max_state,
-            state_value=int_value(seen))
+            mutation_type=pb.FromFunction.PersistedValueMutation.MODIFY,
+            state_name=max_state,
+            state_value=int_value(seen),
+        )
         return reply(response)
 
     return handle
 
 
-def write_module(directory: str, port: int, extra: str = "", functions: str = "example/*",
-                 targets: str = "[example/greeter]", max_batch: int = 1000, call: str = "2s") -> str:
+def write_module(
+    directory: str,
+    port: int,
+    extra: str = "",
+    functions: str = "example/*",
+    targets: str = "[example/greeter]",
+    max_batch: int = 1000,
+    call: str = "2s",
+) -> str:
     text = textwrap.dedent(f"""\
         kind: io.statefun.endpoints.v2/http
         spec:

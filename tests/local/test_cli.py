@@ -35,8 +35,11 @@ spec:
 
 @pytest.fixture(scope="module")
 def greeter_port() -> Iterator[int]:
-    server = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert server.stdout is not None
     try:
         yield int(server.stdout.readline())
@@ -49,14 +52,17 @@ def test_a_run_reads_the_file_writes_egress_and_resumes_where_it_stopped(tmp_pat
     module = tmp_path / "module.yaml"
     module.write_text(MODULE.format(port=greeter_port))
     names = tmp_path / "names.jsonl"
-    names.write_text('{"key": "Ann", "value": {"name": "Ann"}}\n{"key": "Ann", "value": 5\n'
-                     '{"key": "Bo", "value": {"name": "Bo"}}\n')
+    names.write_text(
+        '{"key": "Ann", "value": {"name": "Ann"}}\n{"key": "Ann", "value": 5\n'
+        '{"key": "Bo", "value": {"name": "Bo"}}\n'
+    )
     db = str(tmp_path / "state.db")
     assert main([str(module), "--db", db, "--input", str(names)]) == 0
     captured = capsys.readouterr()
     greetings = [json.loads(line) for line in captured.out.splitlines()]
-    assert [(g["egress"], g["topic"], g["key"], json.loads(g["value"])["seen"]) for g in greetings] == [
-        ("example/greets", "greetings", "Ann", 1), ("example/greets", "greetings", "Bo", 1)]
+    assert [
+        (g["egress"], g["topic"], g["key"], json.loads(g["value"])["seen"]) for g in greetings
+    ] == [("example/greets", "greetings", "Ann", 1), ("example/greets", "greetings", "Bo", 1)]
     assert f"{names}:2: record skipped: not a JSON object" in captured.err
 
     # A second run over the grown file processes only the new line, with the stored state.
@@ -75,7 +81,10 @@ def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # typ
     assert "--input" in capsys.readouterr().err
     assert main([str(module), "--db", ":memory:", "--egress", "example/nope=x.jsonl"]) == 2
     assert "the module defines no egress 'example/nope'" in capsys.readouterr().err
-    assert main([str(module), "--db", ":memory:", "--egress-type", "example/greets=no.such.Message"]) == 2
+    assert (
+        main([str(module), "--db", ":memory:", "--egress-type", "example/greets=no.such.Message"])
+        == 2
+    )
     assert "protobuf message 'no.such.Message' is not known" in capsys.readouterr().err
     assert main([str(module), "--db", ":memory:", "--proto-module", "no_such_module_pb2"]) == 2
     assert "--proto-module no_such_module_pb2: can not import it" in capsys.readouterr().err
@@ -83,10 +92,16 @@ def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # typ
 
 def test_records_can_come_from_stdin(tmp_path, greeter_port) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "module.yaml").write_text(MODULE.format(port=greeter_port))
-    records = "".join(json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in ["A", "B", "A"])
+    records = "".join(
+        json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in ["A", "B", "A"]
+    )
     result = subprocess.run(
         [sys.executable, "-m", "statefun.local", "module.yaml", "--db", ":memory:", "--input", "-"],
-        input=records, capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        input=records,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     greetings = [json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()]

@@ -78,7 +78,11 @@ def error_of(tmp_path, text: str) -> str:
 def test_a_full_component_module_is_read(tmp_path) -> None:
     config = load_module(write(tmp_path, GOOD))
     wildcard, exact = config.endpoints
-    assert (wildcard.max_batch, wildcard.call_timeout_s, wildcard.connect_timeout_s) == (50, 120.0, 5.0)
+    assert (wildcard.max_batch, wildcard.call_timeout_s, wildcard.connect_timeout_s) == (
+        50,
+        120.0,
+        5.0,
+    )
     assert (exact.max_batch, exact.call_timeout_s, exact.connect_timeout_s) == (1000, 30.0, 10.0)
     assert config.endpoint_for("example/greeter") is wildcard
     assert config.endpoint_for("other/exact") is exact
@@ -94,7 +98,10 @@ def test_a_full_component_module_is_read(tmp_path) -> None:
 
 
 def test_transport_defaults_follow_the_async_client(tmp_path) -> None:
-    config = load_module(write(tmp_path, """\
+    config = load_module(
+        write(
+            tmp_path,
+            """\
         kind: io.statefun.endpoints.v2/http
         spec:
           functions: a/b
@@ -107,12 +114,20 @@ def test_transport_defaults_follow_the_async_client(tmp_path) -> None:
           transport:
             call: 1min
             timeouts: {call: 7s}
-        """))
-    assert [(e.call_timeout_s, e.connect_timeout_s) for e in config.endpoints] == [(120.0, 20.0), (7.0, 10.0)]
+        """,
+        )
+    )
+    assert [(e.call_timeout_s, e.connect_timeout_s) for e in config.endpoints] == [
+        (120.0, 20.0),
+        (7.0, 10.0),
+    ]
 
 
 def test_legacy_version_3_0_is_converted(tmp_path) -> None:
-    config = load_module(write(tmp_path, """\
+    config = load_module(
+        write(
+            tmp_path,
+            """\
         version: "3.0"
         module:
           meta:
@@ -144,7 +159,9 @@ def test_legacy_version_3_0_is_converted(tmp_path) -> None:
                     id: example/greets
                   spec:
                     address: kafka:9092
-        """))
+        """,
+        )
+    )
     assert config.endpoints[0].call_timeout_s == 60.0
     assert config.ingresses["example/names"].routes[0].targets == ("example/greeter",)
     assert list(config.egresses) == ["example/greets"]
@@ -153,43 +170,74 @@ def test_legacy_version_3_0_is_converted(tmp_path) -> None:
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("kind: io.statefun.endpoints.v3/http\nspec: {}\n",
-         "module.yaml:1: document 1, key 'kind': unknown kind 'io.statefun.endpoints.v3/http'"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n",
-         "module.yaml:3: document 1, key 'spec.urlPathTemplate': required key is missing"),
-        ("kind: io.statefun.endpoints.v2/http\n",
-         "document 1, key 'spec': required key is missing"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
-         "  transport:\n    call: 10 parsecs\n",
-         "module.yaml:6: document 1, key 'spec.transport.call': bad duration: '10 parsecs' has an unknown time unit 'parsecs'"),
-        ("kind: io.statefun.endpoints.v1/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
-         "  timeouts: {call: 5s, read: 10s}\n",
-         "key 'spec.timeouts.read': must not be longer than the call timeout"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
-         "  transport: {call: 0s}\n",
-         "key 'spec.transport.call': a timeout must be greater than zero"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/b*\n  urlPathTemplate: http://h/x\n",
-         "key 'spec.functions': a wildcard must be the whole name"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/b\n  urlPathTemplate: h:80/x\n",
-         "key 'spec.urlPathTemplate': the local runtime calls http:// or https:// endpoints"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
-         "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics: []\n",
-         "module.yaml:9: document 2, key 'spec.topics': the list must not be empty"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
-         "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics:\n    - topic: t\n      targets: [a/f]\n",
-         "module.yaml:10: document 2, key 'spec.topics[0].valueType': required key is missing"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
-         "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics:\n    - topic: t\n      valueType: x/y\n"
-         "      targets: [a/f, b/g]\n",
-         "document 2, key 'spec.topics[0].targets[1]': no endpoint in this module serves function type 'b/g'"),
-        ("kind: io.statefun.kafka.v1/egress\nspec:\n  id: a/out\n  deliverySemantic: {type: exactly-once}\n",
-         "key 'spec.deliverySemantic.transactionTimeout': exactly-once needs a transactionTimeout"),
-        ("kind: io.statefun.endpoints.v2/http\nspec: [1, 2]\n", "key 'spec': expected a mapping, got a list"),
-        ("kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n   bad: indent\n",
-         "module.yaml:4: document 1: not valid YAML"),
+        (
+            "kind: io.statefun.endpoints.v3/http\nspec: {}\n",
+            "module.yaml:1: document 1, key 'kind': unknown kind 'io.statefun.endpoints.v3/http'",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n",
+            "module.yaml:3: document 1, key 'spec.urlPathTemplate': required key is missing",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\n",
+            "document 1, key 'spec': required key is missing",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
+            "  transport:\n    call: 10 parsecs\n",
+            "module.yaml:6: document 1, key 'spec.transport.call': bad duration: '10 parsecs' has an unknown time unit 'parsecs'",
+        ),
+        (
+            "kind: io.statefun.endpoints.v1/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
+            "  timeouts: {call: 5s, read: 10s}\n",
+            "key 'spec.timeouts.read': must not be longer than the call timeout",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n"
+            "  transport: {call: 0s}\n",
+            "key 'spec.transport.call': a timeout must be greater than zero",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/b*\n  urlPathTemplate: http://h/x\n",
+            "key 'spec.functions': a wildcard must be the whole name",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/b\n  urlPathTemplate: h:80/x\n",
+            "key 'spec.urlPathTemplate': the local runtime calls http:// or https:// endpoints",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
+            "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics: []\n",
+            "module.yaml:9: document 2, key 'spec.topics': the list must not be empty",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
+            "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics:\n    - topic: t\n      targets: [a/f]\n",
+            "module.yaml:10: document 2, key 'spec.topics[0].valueType': required key is missing",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n  urlPathTemplate: http://h/x\n---\n"
+            "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: a/in\n  topics:\n    - topic: t\n      valueType: x/y\n"
+            "      targets: [a/f, b/g]\n",
+            "document 2, key 'spec.topics[0].targets[1]': no endpoint in this module serves function type 'b/g'",
+        ),
+        (
+            "kind: io.statefun.kafka.v1/egress\nspec:\n  id: a/out\n  deliverySemantic: {type: exactly-once}\n",
+            "key 'spec.deliverySemantic.transactionTimeout': exactly-once needs a transactionTimeout",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec: [1, 2]\n",
+            "key 'spec': expected a mapping, got a list",
+        ),
+        (
+            "kind: io.statefun.endpoints.v2/http\nspec:\n  functions: a/*\n   bad: indent\n",
+            "module.yaml:4: document 1: not valid YAML",
+        ),
         ('version: "2.0"\nmodule: {}\n', "key 'version': format version '2.0' is not served"),
-        ("kind: io.statefun.kafka.v1/egress\nspec: {id: a/out}\n",
-         "no function endpoint (io.statefun.endpoints.v2/http) is defined"),
+        (
+            "kind: io.statefun.kafka.v1/egress\nspec: {id: a/out}\n",
+            "no function endpoint (io.statefun.endpoints.v2/http) is defined",
+        ),
     ],
 )
 def test_bad_modules_name_file_document_and_key(tmp_path, text: str, expected: str) -> None:
@@ -199,22 +247,41 @@ def test_bad_modules_name_file_document_and_key(tmp_path, text: str, expected: s
 
 
 def test_unknown_keys_are_warnings_that_name_the_key(tmp_path) -> None:
-    config = load_module(write(tmp_path, """\
+    config = load_module(
+        write(
+            tmp_path,
+            """\
         kind: io.statefun.endpoints.v2/http
         spec:
           functions: a/*
           urlPathTemplate: http://h/x
           maxNumBatchRequest: 10
-        """))
+        """,
+        )
+    )
     assert len(config.warnings) == 1
-    assert "module.yaml:5: document 1: key 'spec.maxNumBatchRequest' is not a known key" in config.warnings[0]
+    assert (
+        "module.yaml:5: document 1: key 'spec.maxNumBatchRequest' is not a known key"
+        in config.warnings[0]
+    )
 
 
 @pytest.mark.parametrize(
     "raw, millis",
-    [("10s", 10_000), ("10 s", 10_000), ("2min", 120_000), ("2m", 120_000), ("1 h", 3_600_000),
-     ("1d", 86_400_000), ("500", 500), (250, 250), ("3 SECONDS", 3_000), ("7ms", 7), ("1500µs", 1.5),
-     ("2000000ns", 2)],
+    [
+        ("10s", 10_000),
+        ("10 s", 10_000),
+        ("2min", 120_000),
+        ("2m", 120_000),
+        ("1 h", 3_600_000),
+        ("1d", 86_400_000),
+        ("500", 500),
+        (250, 250),
+        ("3 SECONDS", 3_000),
+        ("7ms", 7),
+        ("1500µs", 1.5),
+        ("2000000ns", 2),
+    ],
 )
 def test_durations_parse_like_flink(raw: object, millis: float) -> None:
     assert parse_duration_ms(raw) == pytest.approx(millis)
@@ -234,15 +301,21 @@ def _free_port() -> int:
 
 def test_check_reports_an_unreachable_endpoint(tmp_path, capsys) -> None:
     port = _free_port()
-    path = write(tmp_path, f"""\
+    path = write(
+        tmp_path,
+        f"""\
         kind: io.statefun.endpoints.v2/http
         spec:
           functions: a/*
           urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}
-        """)
+        """,
+    )
     assert main(["check", path]) == 2
     error = capsys.readouterr().err
-    assert f"{path}:4: document 1, key 'spec.urlPathTemplate': endpoint http://127.0.0.1:{port}/" in error
+    assert (
+        f"{path}:4: document 1, key 'spec.urlPathTemplate': endpoint http://127.0.0.1:{port}/"
+        in error
+    )
     assert "is unreachable" in error
     assert main(["check", "--no-endpoint-check", path]) == 0
 
@@ -251,13 +324,20 @@ def test_the_cli_reports_bad_input_without_a_traceback(tmp_path) -> None:
     path = write(tmp_path, "kind: io.statefun.kafka.v2/ingress\nspec: {}\n")
     result = subprocess.run(
         [sys.executable, "-m", "statefun.local", path, "--db", ":memory:"],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path, env={**os.environ, "PYTHONPATH": os.getcwd()},
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert f"statefun-local: error: {path}:1: document 1, key 'kind': unknown kind" in result.stderr
     missing = subprocess.run(
         [sys.executable, "-m", "statefun.local", str(tmp_path / "nope.yaml")],
-        capture_output=True, text=True, timeout=30, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        cwd=tmp_path,
     )
     assert missing.returncode == 2 and "can not read module file" in missing.stderr

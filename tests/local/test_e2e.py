@@ -60,11 +60,25 @@ def start_server() -> tuple[subprocess.Popen[str], int]:
     return server, port
 
 
-def start_runtime(directory: str, *options: str, stderr: int | IO[str] | None = None) -> "subprocess.Popen[str]":
+def start_runtime(
+    directory: str, *options: str, stderr: int | IO[str] | None = None
+) -> "subprocess.Popen[str]":
     return subprocess.Popen(
-        [sys.executable, "-m", "statefun.local", "module.yaml", "--db", "state.db",
-         "--egress", "example/greets=out.jsonl", *options],
-        cwd=directory, text=True, stderr=stderr, env={**os.environ, "PYTHONPATH": ROOT},
+        [
+            sys.executable,
+            "-m",
+            "statefun.local",
+            "module.yaml",
+            "--db",
+            "state.db",
+            "--egress",
+            "example/greets=out.jsonl",
+            *options,
+        ],
+        cwd=directory,
+        text=True,
+        stderr=stderr,
+        env={**os.environ, "PYTHONPATH": ROOT},
     )
 
 
@@ -100,10 +114,14 @@ def test_kill_9_mid_stream_loses_no_record_and_processes_each_once(tmp_path) -> 
         with open(tmp_path / "module.yaml", "w") as handle:
             handle.write(MODULE.format(port=port))
         total = 600
-        records = [{"key": NAMES[i % len(NAMES)] if i % 3 else NAMES[(i * 7) % len(NAMES)],
-                    "seq": i} for i in range(total)]
-        lines = [json.dumps({"key": r["key"], "value": {"name": r["key"], "seq": r["seq"]}}) + "\n"
-                 for r in records]
+        records = [
+            {"key": NAMES[i % len(NAMES)] if i % 3 else NAMES[(i * 7) % len(NAMES)], "seq": i}
+            for i in range(total)
+        ]
+        lines = [
+            json.dumps({"key": r["key"], "value": {"name": r["key"], "seq": r["seq"]}}) + "\n"
+            for r in records
+        ]
         (tmp_path / "in.jsonl").write_text("")
         runtime = start_runtime(directory, "--input", "in.jsonl", "--follow")
         written = 0
@@ -114,7 +132,7 @@ def test_kill_9_mid_stream_loses_no_record_and_processes_each_once(tmp_path) -> 
             wait_for(lambda: len(egress_records(directory)) > 0, 30, "the first greeting")
             # Stream records in while the runtime works; kill it once it is well under way.
             while written < total and len(egress_records(directory)) < 150:
-                feed.writelines(lines[written:written + 10])
+                feed.writelines(lines[written : written + 10])
                 feed.flush()
                 written += 10
                 time.sleep(0.02)
@@ -139,7 +157,9 @@ def test_kill_9_mid_stream_loses_no_record_and_processes_each_once(tmp_path) -> 
         # State effects exactly once, in order: per name, `seen` runs 1..n along the input.
         seen_along_input: dict[str, list[int]] = defaultdict(list)
         for r in records:
-            seen_along_input[str(r["key"])].append(json.loads(next(iter(by_seq[int(r["seq"])])))["seen"])
+            seen_along_input[str(r["key"])].append(
+                json.loads(next(iter(by_seq[int(r["seq"])])))["seen"]
+            )
         expected = Counter(str(r["key"]) for r in records)
         for name, seen in seen_along_input.items():
             assert seen == list(range(1, expected[name] + 1)), name
@@ -170,7 +190,9 @@ def test_an_acknowledged_http_record_survives_kill_9(tmp_path) -> None:
         # With the functions server gone, accepted records can only wait in the inbox.
         server.kill()
         server.wait(timeout=10)
-        body = "".join(json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in NAMES[:3])
+        body = "".join(
+            json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in NAMES[:3]
+        )
         request = urllib.request.Request(str(ingress_url()), data=body.encode(), method="POST")
         with urllib.request.urlopen(request, timeout=10) as response:
             assert json.loads(response.read()) == {"accepted": 3, "messages": 3}
@@ -200,7 +222,11 @@ def free_port() -> int:
 
 def greeting_count(name: str, greeting: str) -> int:
     """Which visit a greeting of examples/greeter stands for."""
-    fixed = {f"Welcome {name}": 1, f"Nice to see you again {name}": 2, f"Third time is a charm {name}": 3}
+    fixed = {
+        f"Welcome {name}": 1,
+        f"Nice to see you again {name}": 2,
+        f"Third time is a charm {name}": 3,
+    }
     if greeting in fixed:
         return fixed[greeting]
     found = re.fullmatch(rf"Nice to see you at the (\d+)-nth time {re.escape(name)}!", greeting)
@@ -213,11 +239,20 @@ def test_the_greeter_example_runs_end_to_end_through_a_kill_9(tmp_path) -> None:
     `python -m examples.greeter`) with the local runtime, both real processes on 127.0.0.1."""
     directory = str(tmp_path)
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "examples.greeter", "--port", str(port)],
-                              cwd=ROOT, stdout=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "examples.greeter", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
     runtime = None
-    options = ["--proto-module", "examples.greeter.generated.messages_pb2",
-               "--egress-type", "example/greets=example.GreetResponse", "--wait-for-endpoints", "20"]
+    options = [
+        "--proto-module",
+        "examples.greeter.generated.messages_pb2",
+        "--egress-type",
+        "example/greets=example.GreetResponse",
+        "--wait-for-endpoints",
+        "20",
+    ]
     try:
         with open(os.path.join(ROOT, "examples", "greeter", "module.yaml")) as handle:
             module = handle.read()
@@ -231,11 +266,14 @@ def test_the_greeter_example_runs_end_to_end_through_a_kill_9(tmp_path) -> None:
             feed.writelines(lines[:10])
             feed.flush()
             written = 10
-            wait_for(lambda: runtime.poll() is not None or len(egress_records(directory)) > 0, 30,
-                     "the first greeting")
+            wait_for(
+                lambda: runtime.poll() is not None or len(egress_records(directory)) > 0,
+                30,
+                "the first greeting",
+            )
             assert runtime.poll() is None, "the runtime stopped"
             while written < len(lines) and len(egress_records(directory)) < 100:
-                feed.writelines(lines[written:written + 10])
+                feed.writelines(lines[written : written + 10])
                 feed.flush()
                 written += 10
                 time.sleep(0.02)
@@ -255,10 +293,17 @@ def test_the_greeter_example_runs_end_to_end_through_a_kill_9(tmp_path) -> None:
         # Every visit greeted (nothing lost), none greeted as a visit that did not happen
         # (no message processed twice); re-written duplicates collapse in the sets.
         assert {name: sorted(seen) for name, seen in greetings.items()} == {
-            name: list(range(1, count + 1)) for name, count in expected.items()}
+            name: list(range(1, count + 1)) for name, count in expected.items()
+        }
         with sqlite3.connect(os.path.join(directory, "state.db")) as db:
-            stored = dict(db.execute("SELECT function_id, value FROM state WHERE name = 'seen_count'").fetchall())
-        assert {name: messages_pb2.SeenCount.FromString(value).seen for name, value in stored.items()} == dict(expected)
+            stored = dict(
+                db.execute(
+                    "SELECT function_id, value FROM state WHERE name = 'seen_count'"
+                ).fetchall()
+            )
+        assert {
+            name: messages_pb2.SeenCount.FromString(value).seen for name, value in stored.items()
+        } == dict(expected)
     finally:
         for process in (runtime, server):
             if process is not None and process.poll() is None:

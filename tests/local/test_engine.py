@@ -48,7 +48,9 @@ class ListSink:
 Scenario = Callable[[Engine, FakeFunctions, ListSink], Awaitable[None]]
 
 
-def run(tmp_path, handlers, scenario: Scenario, db: str = ":memory:", **module_options: object) -> None:
+def run(
+    tmp_path, handlers, scenario: Scenario, db: str = ":memory:", **module_options: object
+) -> None:
     async def main() -> None:
         fake = await FakeFunctions(handlers=handlers).start()
         config = load_module(write_module(str(tmp_path), fake.port, **module_options))  # type: ignore[arg-type]
@@ -89,11 +91,16 @@ def test_state_is_registered_on_demand_and_carried_between_batches(tmp_path) -> 
         # The first request carries no state; after registration the same batch is resent with
         # the state attached as a PersistedValue without a value.
         assert list(first.state) == []
-        assert [v.state_name for v in resent.state] == ["seen"] and not resent.state[0].HasField("state_value")
+        assert [v.state_name for v in resent.state] == ["seen"] and not resent.state[0].HasField(
+            "state_value"
+        )
         assert list(resent.invocations) == list(first.invocations)
         assert not resent.invocations[0].HasField("caller")
         last = fake.batches("greeter")[-2]
-        assert last.state[0].state_value.typename == INT_TYPE and read_int(last.state[0].state_value) == 2
+        assert (
+            last.state[0].state_value.typename == INT_TYPE
+            and read_int(last.state[0].state_value) == 2
+        )
 
     run(tmp_path, {"greeter": greeter_handler()}, scenario)
 
@@ -200,12 +207,20 @@ def test_messages_delays_and_cancellation(tmp_path) -> None:
             if text == "now":
                 result.outgoing_messages.add(target=target, argument=invocation.argument)
             elif text == "later":
-                result.delayed_invocations.add(delay_in_ms=600, target=target, argument=invocation.argument)
+                result.delayed_invocations.add(
+                    delay_in_ms=600, target=target, argument=invocation.argument
+                )
             elif text == "cancelled":
-                result.delayed_invocations.add(delay_in_ms=600, target=target, argument=invocation.argument,
-                                               cancellation_token="tok")
+                result.delayed_invocations.add(
+                    delay_in_ms=600,
+                    target=target,
+                    argument=invocation.argument,
+                    cancellation_token="tok",
+                )
             elif text == "cancel":
-                result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="tok")
+                result.delayed_invocations.add(
+                    is_cancellation_request=True, cancellation_token="tok"
+                )
         return reply(response)
 
     async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
@@ -218,10 +233,16 @@ def test_messages_delays_and_cancellation(tmp_path) -> None:
         assert time.monotonic() - started > 0.4  # waited for the timer
         assert [json.loads(str(r["value"]))["name"] for r in sink.records()] == ["now", "later"]
         greeter_calls = fake.batches("greeter")
-        assert greeter_calls[0].invocations[0].caller == pb.Address(namespace="example", type="router", id="r1")
+        assert greeter_calls[0].invocations[0].caller == pb.Address(
+            namespace="example", type="router", id="r1"
+        )
 
-    run(tmp_path, {"greeter": greeter_handler(), "router": router}, scenario,
-        targets="[example/router]")
+    run(
+        tmp_path,
+        {"greeter": greeter_handler(), "router": router},
+        scenario,
+        targets="[example/router]",
+    )
 
 
 @pytest.mark.parametrize("mode", [1, 2])  # AFTER_WRITE, AFTER_INVOKE
@@ -264,16 +285,22 @@ def test_state_and_timers_survive_a_restart(tmp_path) -> None:
         for invocation in request.invocations:
             if invocation.argument.value == b"later":
                 response.invocation_result.delayed_invocations.add(
-                    delay_in_ms=300, target=target, argument=invocation.argument)
+                    delay_in_ms=300, target=target, argument=invocation.argument
+                )
             else:
-                response.invocation_result.outgoing_messages.add(target=target, argument=invocation.argument)
+                response.invocation_result.outgoing_messages.add(
+                    target=target, argument=invocation.argument
+                )
         return reply(response)
 
     async def first(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
         await send(engine, "r", "now")
         await send(engine, "r", "later")
-        await wait_until(lambda: len(sink.lines) == 1 and engine.store.inbox_size() == 0
-                         and len(engine.timer_heap) == 1)
+        await wait_until(
+            lambda: len(sink.lines) == 1
+            and engine.store.inbox_size() == 0
+            and len(engine.timer_heap) == 1
+        )
 
     async def second(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
         assert len(engine.timer_heap) == 1
@@ -281,7 +308,9 @@ def test_state_and_timers_survive_a_restart(tmp_path) -> None:
         await send(engine, "r", "again")
         await idle(engine)
         assert [(json.loads(str(r["value"])), r["key"]) for r in sink.records()] == [
-            ({"name": "later", "seen": 2}, "alice"), ({"name": "again", "seen": 3}, "alice")]
+            ({"name": "later", "seen": 2}, "alice"),
+            ({"name": "again", "seen": 3}, "alice"),
+        ]
         # The state was registered in the first run: no renegotiation after the restart.
         assert all(len(batch.state) == 1 for batch in fake.batches("greeter"))
 
@@ -296,25 +325,38 @@ def test_state_and_timers_survive_a_restart(tmp_path) -> None:
         ("undeclared-state", "mutated state 'ghost', which it never declared"),
         ("unknown-egress", "sent to egress 'example/nowhere', which"),
         ("unserved-target", "sent a message to 'nobody/home', which no endpoint"),
-        ("wrong-state-type", "wrote state 'seen' as io.statefun.types/string, but it is registered as io.statefun.types/int"),
+        (
+            "wrong-state-type",
+            "wrote state 'seen' as io.statefun.types/string, but it is registered as io.statefun.types/int",
+        ),
     ],
 )
-def test_replies_the_module_can_not_honour_stop_the_runtime(tmp_path, breakage: str, problem: str) -> None:
+def test_replies_the_module_can_not_honour_stop_the_runtime(
+    tmp_path, breakage: str, problem: str
+) -> None:
     async def broken(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
         if "seen" not in state_of(request):
             return missing_state(("seen", INT_TYPE, 0, 0))
         response = pb.FromFunction()
         result = response.invocation_result
         if breakage == "undeclared-state":
-            result.state_mutations.add(mutation_type=1, state_name="ghost", state_value=int_value(1))
+            result.state_mutations.add(
+                mutation_type=1, state_name="ghost", state_value=int_value(1)
+            )
         elif breakage == "unknown-egress":
             kafka_egress(response, "example/nowhere", "t", "k", b"v")
         elif breakage == "unserved-target":
-            result.outgoing_messages.add(target=pb.Address(namespace="nobody", type="home", id="x"),
-                                         argument=int_value(1))
+            result.outgoing_messages.add(
+                target=pb.Address(namespace="nobody", type="home", id="x"), argument=int_value(1)
+            )
         else:
-            result.state_mutations.add(mutation_type=1, state_name="seen", state_value=pb.TypedValue(
-                typename="io.statefun.types/string", has_value=True, value=b""))
+            result.state_mutations.add(
+                mutation_type=1,
+                state_name="seen",
+                state_value=pb.TypedValue(
+                    typename="io.statefun.types/string", has_value=True, value=b""
+                ),
+            )
         return reply(response)
 
     async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
@@ -347,16 +389,28 @@ def test_cancellation_follows_call_order_and_frees_the_run(tmp_path) -> None:
         for invocation in request.invocations:
             text = invocation.argument.value.decode()
             if text == "send-then-cancel":  # cancelled: the send came first
-                result.delayed_invocations.add(delay_in_ms=100, target=target, argument=invocation.argument,
-                                               cancellation_token="a")
+                result.delayed_invocations.add(
+                    delay_in_ms=100,
+                    target=target,
+                    argument=invocation.argument,
+                    cancellation_token="a",
+                )
                 result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="a")
             elif text == "cancel-then-send":  # kept: the cancellation came first
                 result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="b")
-                result.delayed_invocations.add(delay_in_ms=100, target=target, argument=invocation.argument,
-                                               cancellation_token="b")
+                result.delayed_invocations.add(
+                    delay_in_ms=100,
+                    target=target,
+                    argument=invocation.argument,
+                    cancellation_token="b",
+                )
             elif text == "in-an-hour":
-                result.delayed_invocations.add(delay_in_ms=3_600_000, target=target,
-                                               argument=invocation.argument, cancellation_token="c")
+                result.delayed_invocations.add(
+                    delay_in_ms=3_600_000,
+                    target=target,
+                    argument=invocation.argument,
+                    cancellation_token="c",
+                )
             elif text == "cancel-c":
                 result.delayed_invocations.add(is_cancellation_request=True, cancellation_token="c")
         return reply(response)
@@ -371,8 +425,12 @@ def test_cancellation_follows_call_order_and_frees_the_run(tmp_path) -> None:
         assert [json.loads(str(r["value"]))["name"] for r in sink.records()] == ["cancel-then-send"]
         assert engine.store.pending_timers() == []
 
-    run(tmp_path, {"greeter": greeter_handler(), "scheduler": scheduler}, scenario,
-        targets="[example/scheduler]")
+    run(
+        tmp_path,
+        {"greeter": greeter_handler(), "scheduler": scheduler},
+        scenario,
+        targets="[example/scheduler]",
+    )
 
 
 def test_http_ingress_acknowledges_after_commit_and_refuses_bad_requests_whole(tmp_path) -> None:

@@ -55,10 +55,16 @@ def argument(message: tuple[object, object, bytes]) -> pb.TypedValue:
 
 
 def test_a_record_goes_to_every_target_of_its_topic_as_raw_bytes(config) -> None:  # type: ignore[no-untyped-def]
-    messages = record_messages({"ingress": "example/names", "topic": "names", "key": "Ann", "value": "Ann ✓"}, config)
+    messages = record_messages(
+        {"ingress": "example/names", "topic": "names", "key": "Ann", "value": "Ann ✓"}, config
+    )
     assert [(target, caller) for target, caller, _ in messages] == [
-        (("example/greeter", "Ann"), None), (("example/counter", "Ann"), None)]
-    assert argument(messages[0]) == pb.TypedValue(typename="example/Name", has_value=True, value="Ann ✓".encode())
+        (("example/greeter", "Ann"), None),
+        (("example/counter", "Ann"), None),
+    ]
+    assert argument(messages[0]) == pb.TypedValue(
+        typename="example/Name", has_value=True, value="Ann ✓".encode()
+    )
 
 
 def test_value_encodings(config) -> None:  # type: ignore[no-untyped-def]
@@ -66,32 +72,59 @@ def test_value_encodings(config) -> None:  # type: ignore[no-untyped-def]
         full = {"ingress": "example/names", "key": "k", **record}
         return argument(record_messages(full, config)[0]).value
 
-    assert value({"topic": "names", "value_base64": base64.b64encode(b"\x00\xff").decode()}) == b"\x00\xff"
+    assert (
+        value({"topic": "names", "value_base64": base64.b64encode(b"\x00\xff").decode()})
+        == b"\x00\xff"
+    )
     # JSON for a type the runtime has no protobuf class for: the bytes make_json_type reads.
     assert value({"topic": "names", "value": {"name": "Ann", "n": 1}}) == b'{"name": "Ann", "n": 1}'
     # JSON for a loaded protobuf type: converted with json_format.
     encoded = value({"topic": "records", "value": {"topic": "t", "key": "k", "valueBytes": "AAE="}})
-    assert kafka_egress_pb2.KafkaProducerRecord.FromString(encoded) == kafka_egress_pb2.KafkaProducerRecord(
-        topic="t", key="k", value_bytes=b"\x00\x01")
+    assert kafka_egress_pb2.KafkaProducerRecord.FromString(
+        encoded
+    ) == kafka_egress_pb2.KafkaProducerRecord(topic="t", key="k", value_bytes=b"\x00\x01")
 
 
 def test_kinesis_records_take_stream_and_partition_key(config) -> None:  # type: ignore[no-untyped-def]
-    messages = record_messages({"ingress": "example/clicks", "partition_key": "u1", "value": "x"}, config)
+    messages = record_messages(
+        {"ingress": "example/clicks", "partition_key": "u1", "value": "x"}, config
+    )
     assert messages[0][0] == ("example/clicker", "u1")
 
 
 @pytest.mark.parametrize(
     "record, problem",
     [
-        ({"topic": "names", "key": "k", "value": "v"}, 'say which ingress with "ingress": one of example/clicks, example/names'),
+        (
+            {"topic": "names", "key": "k", "value": "v"},
+            'say which ingress with "ingress": one of example/clicks, example/names',
+        ),
         ({"ingress": "example/nope", "key": "k", "value": "v"}, "unknown ingress 'example/nope'"),
-        ({"ingress": "example/names", "key": "k", "value": "v"}, 'give "topic", one of names, records'),
-        ({"ingress": "example/names", "topic": "other", "key": "k", "value": "v"}, "has no topic 'other'"),
-        ({"ingress": "example/names", "topic": "names", "value": "v"}, 'needs a non-empty string "key"'),
+        (
+            {"ingress": "example/names", "key": "k", "value": "v"},
+            'give "topic", one of names, records',
+        ),
+        (
+            {"ingress": "example/names", "topic": "other", "key": "k", "value": "v"},
+            "has no topic 'other'",
+        ),
+        (
+            {"ingress": "example/names", "topic": "names", "value": "v"},
+            'needs a non-empty string "key"',
+        ),
         ({"ingress": "example/names", "topic": "names", "key": "k"}, "has no 'value'"),
-        ({"ingress": "example/names", "topic": "names", "key": "k", "value_base64": "***"}, "not valid base64"),
-        ({"ingress": "example/names", "topic": "records", "key": "k", "value": {"nope": 1}}, "does not fit"),
-        ({"ingress": "example/names", "topic": "names", "key": "k", "value": "v", "vale": 1}, "unknown record field(s) vale"),
+        (
+            {"ingress": "example/names", "topic": "names", "key": "k", "value_base64": "***"},
+            "not valid base64",
+        ),
+        (
+            {"ingress": "example/names", "topic": "records", "key": "k", "value": {"nope": 1}},
+            "does not fit",
+        ),
+        (
+            {"ingress": "example/names", "topic": "names", "key": "k", "value": "v", "vale": 1},
+            "unknown record field(s) vale",
+        ),
         ([1, 2], "a record must be a JSON object"),
     ],
 )
@@ -103,33 +136,55 @@ def test_bad_records_say_what_is_wrong(config, record: object, problem: str) -> 
 
 def kafka_argument(value: bytes, key: str = "k") -> pb.TypedValue:
     record = kafka_egress_pb2.KafkaProducerRecord(topic="out", key=key, value_bytes=value)
-    return pb.TypedValue(typename=KAFKA_RECORD_TYPENAME, has_value=True, value=record.SerializeToString())
+    return pb.TypedValue(
+        typename=KAFKA_RECORD_TYPENAME, has_value=True, value=record.SerializeToString()
+    )
 
 
 def test_kafka_egress_lines_decode_text_or_base64() -> None:
     spec = EgressSpec("example/out", KAFKA_EGRESS)
     assert json.loads(egress_line(spec, kafka_argument("héllo".encode()), None)) == {
-        "egress": "example/out", "topic": "out", "key": "k", "value": "héllo"}
+        "egress": "example/out",
+        "topic": "out",
+        "key": "k",
+        "value": "héllo",
+    }
     assert json.loads(egress_line(spec, kafka_argument(b"\xff\x00", key=""), None)) == {
-        "egress": "example/out", "topic": "out", "key": None, "value_base64": "/wA="}
+        "egress": "example/out",
+        "topic": "out",
+        "key": None,
+        "value_base64": "/wA=",
+    }
     # With the value's protobuf type given (--egress-type), the value is shown as JSON.
     inner = kafka_egress_pb2.KafkaProducerRecord(topic="inner").SerializeToString()
-    decoded = json.loads(egress_line(spec, kafka_argument(inner), kafka_egress_pb2.KafkaProducerRecord))
+    decoded = json.loads(
+        egress_line(spec, kafka_argument(inner), kafka_egress_pb2.KafkaProducerRecord)
+    )
     assert decoded["value"] == {"topic": "inner"}
 
 
 def test_kinesis_egress_lines() -> None:
     spec = EgressSpec("example/out", KINESIS_EGRESS)
-    record = kinesis_egress_pb2.KinesisEgressRecord(stream="s", partition_key="p", value_bytes=b"v",
-                                                    explicit_hash_key="h")
-    value = pb.TypedValue(typename=KINESIS_RECORD_TYPENAME, has_value=True, value=record.SerializeToString())
+    record = kinesis_egress_pb2.KinesisEgressRecord(
+        stream="s", partition_key="p", value_bytes=b"v", explicit_hash_key="h"
+    )
+    value = pb.TypedValue(
+        typename=KINESIS_RECORD_TYPENAME, has_value=True, value=record.SerializeToString()
+    )
     assert json.loads(egress_line(spec, value, None)) == {
-        "egress": "example/out", "stream": "s", "partition_key": "p", "explicit_hash_key": "h", "value": "v"}
+        "egress": "example/out",
+        "stream": "s",
+        "partition_key": "p",
+        "explicit_hash_key": "h",
+        "value": "v",
+    }
 
 
 def test_an_egress_record_of_the_wrong_type_is_a_protocol_error() -> None:
     spec = EgressSpec("example/out", KAFKA_EGRESS)
-    with pytest.raises(ProtocolError, match="takes type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"):
+    with pytest.raises(
+        ProtocolError, match="takes type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+    ):
         egress_line(spec, pb.TypedValue(typename="example/Other", has_value=True, value=b"x"), None)
 
 
@@ -138,4 +193,6 @@ def test_a_json_value_for_an_unknown_protobuf_type_is_refused(tmp_path) -> None:
     path.write_text(MODULE.replace(PROTO_TYPE, "type.googleapis.com/example.Unknown"))
     config = load_module(str(path))
     with pytest.raises(RecordError, match="import its _pb2 module with --proto-module"):
-        record_messages({"ingress": "example/names", "topic": "records", "key": "k", "value": {"a": 1}}, config)
+        record_messages(
+            {"ingress": "example/names", "topic": "records", "key": "k", "value": {"a": 1}}, config
+        )

@@ -12,7 +12,9 @@ def test_inbox_order_state_and_outbox_survive_reopening(tmp_path) -> None:
     path = str(tmp_path / "s.db")
     store = Store(path)
     with store.transaction():
-        store.insert_inbox_many([(("a/f", "1"), None, b"one"), (("a/f", "2"), ("a/g", "x"), b"two")])
+        store.insert_inbox_many(
+            [(("a/f", "1"), None, b"one"), (("a/f", "2"), ("a/g", "x"), b"two")]
+        )
         store.register_spec("a/f", StateSpec("seen", "io.statefun.types/int", 2, 500))
         store.put_state(("a/f", "1"), "seen", b"\x01", 1000)
         store.insert_outbox([("a/out", '{"n": 1}'), ("a/out", '{"n": 2}')])
@@ -20,8 +22,12 @@ def test_inbox_order_state_and_outbox_survive_reopening(tmp_path) -> None:
 
     reopened = Store(path)
     assert [(e.target, e.caller, e.argument) for e in reopened.pending_inbox()] == [
-        (("a/f", "1"), None, b"one"), (("a/f", "2"), ("a/g", "x"), b"two")]
-    assert reopened.load_specs() == {"a/f": {"seen": StateSpec("seen", "io.statefun.types/int", 2, 500)}}
+        (("a/f", "1"), None, b"one"),
+        (("a/f", "2"), ("a/g", "x"), b"two"),
+    ]
+    assert reopened.load_specs() == {
+        "a/f": {"seen": StateSpec("seen", "io.statefun.types/int", 2, 500)}
+    }
     assert reopened.read_state(("a/f", "1"))["seen"].value == b"\x01"
     assert [line for _, _, line in reopened.read_outbox(10)] == ['{"n": 1}', '{"n": 2}']
     # New messages are ordered after the recovered ones.
@@ -34,7 +40,9 @@ def test_inbox_order_state_and_outbox_survive_reopening(tmp_path) -> None:
 def test_a_database_has_one_owner_at_a_time(tmp_path) -> None:
     path = str(tmp_path / "s.db")
     first = Store(path)
-    with pytest.raises(ConfigError, match="the database is in use by another statefun-local process"):
+    with pytest.raises(
+        ConfigError, match="the database is in use by another statefun-local process"
+    ):
         Store(path)
     first.close()
     Store(path).close()
