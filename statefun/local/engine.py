@@ -24,7 +24,7 @@ from statefun.local.client import FunctionClient
 from statefun.local.committer import Committer
 from statefun.local.config import FunctionEndpoint, ModuleConfig
 from statefun.local.egress import EgressWriter, Sink, egress_line
-from statefun.local.errors import FunctionCallError, LocalRuntimeError, ProtocolError
+from statefun.local.errors import LocalRuntimeError, ProtocolError
 from statefun.local.store import (
     EXPIRE_AFTER_INVOKE,
     EXPIRE_AFTER_WRITE,

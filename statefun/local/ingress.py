@@ -14,7 +14,7 @@ import json
 import os
 import sys
 import threading
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 from aiohttp import web
 
@@ -220,4 +220,3 @@ async def start_http_ingress(engine: Engine, host: str, port: int) -> tuple[web.
     return runner, bound
 
 
-SourceRunner = Callable[[], Awaitable[None]]
