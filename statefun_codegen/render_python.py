@@ -194,12 +194,35 @@ def render_function(model: Model, fn: FunctionModel, header: str) -> str:
 
 def render_package_init(model: Model, header: str) -> str:
     modules = [p.module for p in model.protos]
-    return _render(
-        "package_init.py.j2",
-        header=header,
-        model=model,
-        import_lines=[_reexport(m) for m in sorted(modules, key=lambda m: m.alias)],
-    )
+    import_lines = [_reexport(m) for m in sorted(modules, key=lambda m: m.alias)]
+    for module, names in _message_reexports(model):
+        source = "." + (module.package + "." if module.package else "") + module.name
+        body = "".join(f"    {name} as {name},\n" for name in names)
+        import_lines.append(f"from {source} import (\n{body})")
+    return _render("package_init.py.j2", header=header, model=model, import_lines=import_lines)
+
+
+def _message_reexports(model: Model) -> list[tuple[PyModule, list[str]]]:
+    """Top-level messages whose short name is unique, so users import them from here."""
+    taken = {"NAMESPACE", "ENDPOINT_URL", "ENDPOINT_PATH", "ENDPOINT_PORT", "FUNCTION_TYPENAMES"}
+    taken |= {"StatefulFunctions", "Final", "annotations", "register_functions"}
+    for fn in model.functions:
+        taken |= {f"{fn.class_prefix}{suffix}" for suffix in ("Context", "Handler", "Storage")}
+    counts: dict[str, int] = {}
+    candidates: list[tuple[PyModule, str]] = []
+    for type_ in model.types:
+        if type_.kind != "protobuf" or type_.module is None or type_.module.absolute:
+            continue
+        qualname = type_.python_type[len(type_.module.alias) + 1 :]
+        if "." in qualname:
+            continue
+        counts[qualname] = counts.get(qualname, 0) + 1
+        candidates.append((type_.module, qualname))
+    grouped: dict[str, tuple[PyModule, list[str]]] = {}
+    for module, name in candidates:
+        if counts[name] == 1 and name not in taken and name.isidentifier():
+            grouped.setdefault(module.alias, (module, []))[1].append(name)
+    return [(m, sorted(names)) for _, (m, names) in sorted(grouped.items())]
 
 
 def _reexport(module: PyModule) -> str:
@@ -208,14 +231,20 @@ def _reexport(module: PyModule) -> str:
 
 
 def render_body_stub(fn: FunctionModel) -> str:
-    modules = [t.module for t in fn.inputs if t.module is not None]
-    lines = []
-    for module in sorted({m.alias: m for m in modules}.values(), key=lambda m: m.alias):
+    modules = sorted(
+        {t.module.alias: t.module for t in fn.inputs if t.module is not None}.values(),
+        key=lambda m: m.alias,
+    )
+    lines = [m.import_line(0) for m in modules if m.absolute]
+    from_generated = [f"{fn.class_prefix}Context"]
+    for module in modules:
         if module.absolute:
-            lines.append(module.import_line(0))
+            continue
+        if module.package:
+            lines.append(f"from .generated.{module.package} import {module.name} as {module.alias}")
         else:
-            package = ".generated" + ("." + module.package if module.package else "")
-            lines.append(f"from {package} import {module.name} as {module.alias}")
+            from_generated.append(module.alias)
+    lines.append(f"from .generated import {', '.join(sorted(from_generated, key=_import_order))}")
     return _render("body_stub.py.j2", fn=fn, import_lines=lines, input_union=_input_union(fn))
 
 

@@ -12,6 +12,12 @@ from statefun import StatefulFunctions
 
 from . import messages_pb2 as messages_pb2
 
+from .messages_pb2 import (
+    GreetRequest as GreetRequest,
+    GreetResponse as GreetResponse,
+    SeenCount as SeenCount,
+)
+
 from .functions.greeter import (
     GreeterContext as GreeterContext,
     GreeterHandler as GreeterHandler,

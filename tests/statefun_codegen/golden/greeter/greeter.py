@@ -6,8 +6,7 @@ and the generator never touches it again.
 
 from __future__ import annotations
 
-from .generated import messages_pb2 as messages_pb2
-from .generated import GreeterContext
+from .generated import GreeterContext, messages_pb2
 
 
 async def greeter(

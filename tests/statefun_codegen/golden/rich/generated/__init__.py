@@ -15,6 +15,11 @@ from .acme.common import money_pb2 as acme_common_money_pb2
 
 from .acme.orders import orders_pb2 as acme_orders_orders_pb2
 
+from .acme.orders.orders_pb2 import (
+    Order as Order,
+    Shipped as Shipped,
+)
+
 from .functions.audit import (
     AuditContext as AuditContext,
     AuditHandler as AuditHandler,
