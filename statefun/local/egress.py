@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from typing import IO, Any, Protocol
 
@@ -72,7 +73,12 @@ class StreamSink:
     def open(path: str) -> "StreamSink":
         if path == "-":
             return StreamSink(sys.stdout, owned=False)
-        return StreamSink(open(path, "a", encoding="utf-8"), owned=True)
+        stream = open(path, "a+", encoding="utf-8")
+        if _ends_inside_a_line(path):
+            # A crash in the middle of a write left a torn last line; end it, so the records
+            # written again from the outbox start on lines of their own.
+            stream.write("\n")
+        return StreamSink(stream, owned=True)
 
     def write_lines(self, lines: list[str]) -> None:
         self.stream.write("".join(line + "\n" for line in lines))
@@ -83,6 +89,15 @@ class StreamSink:
     def close(self) -> None:
         if self.owned:
             self.stream.close()
+
+
+def _ends_inside_a_line(path: str) -> bool:
+    with open(path, "rb") as handle:
+        handle.seek(0, os.SEEK_END)
+        if handle.tell() == 0:
+            return False
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) != b"\n"
 
 
 class EgressWriter:

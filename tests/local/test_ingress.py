@@ -196,3 +196,21 @@ def test_a_json_value_for_an_unknown_protobuf_type_is_refused(tmp_path) -> None:
         record_messages(
             {"ingress": "example/names", "topic": "records", "key": "k", "value": {"a": 1}}, config
         )
+
+
+def test_an_egress_file_with_a_torn_last_line_gets_it_terminated(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from statefun.local.egress import StreamSink
+
+    path = tmp_path / "out.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2, "b"')  # as a crash inside write() could leave it
+    sink = StreamSink.open(str(path))
+    sink.write_lines(['{"a": 2, "b": 3}'])
+    sink.flush()
+    sink.close()
+    assert path.read_text().splitlines() == ['{"a": 1}', '{"a": 2, "b"', '{"a": 2, "b": 3}']
+    clean = tmp_path / "clean.jsonl"
+    clean.write_text('{"a": 1}\n')
+    sink = StreamSink.open(str(clean))
+    sink.write_lines(['{"a": 2}'])
+    sink.close()
+    assert clean.read_text() == '{"a": 1}\n{"a": 2}\n'
