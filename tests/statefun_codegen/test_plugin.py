@@ -79,3 +79,20 @@ def test_proto3_optional_and_editions_are_declared() -> None:
     assert response.supported_features == 3
     assert (response.minimum_edition, response.maximum_edition) == (998, 1001)
     assert "cannot read the manifest" in response.error
+
+
+def test_an_editions_file_works_in_both_front_ends(tmp_path: Path) -> None:
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "e.proto").write_text(
+        'edition = "2023";\npackage ed;\n// An editions message.\n'
+        "message Req {\n  string name = 1;\n  int32 n = 2 [features.field_presence = IMPLICIT];\n}\n"
+    )
+    (schema / "m.yaml").write_text("namespace: ed\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: Req\n")
+    result = _protoc(tmp_path / "plugin", "manifest=m.yaml", schema=schema)
+    assert result.returncode == 0, result.stderr
+    from statefun_codegen.cli import run
+
+    assert run([str(schema), "-o", str(tmp_path / "cli"), "-m", str(schema / "m.yaml"), "-q", "--no-stubs"]) == 0
+    assert _files(tmp_path / "plugin") == _files(tmp_path / "cli")
+    assert '"""An editions message."""' in (tmp_path / "cli/generated/e_pb2.pyi").read_text()
