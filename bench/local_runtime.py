@@ -1,29 +1,36 @@
 """Benchmark: ingress → function → egress through the embedded runtime (statefun.local).
 
-The greeter-like function (bench/local_greeter_server.py, SDK + aiohttp) runs in its own
-process on 127.0.0.1. In the same run this measures, so the figures read as ratios:
+The function runs in its own process on 127.0.0.1: by default the greeter example
+(``python -m examples.greeter``: protobuf GreetRequest in, SeenCount state, GreetResponse to
+Kafka egress), or with ``--function json`` the JSON greeter-like bench/local_greeter_server.py.
+In the same run this measures, so the figures read as ratios:
 
 * baseline A — raw HTTP: one invocation per request, as fast as the server answers (the rate
   a runtime without batching could reach);
 * baseline B — raw batched HTTP: requests of --batch invocations (the server's ceiling);
 * runtime throughput — records accepted (durable in SQLite) → function → egress line written,
   with a full backlog, batching per address; SQLite file in a temp dir, WAL, synchronous=NORMAL;
-* runtime latency — p50/p99 from acceptance to egress at a paced rate (--paced-rate).
+* the statefun-local command on a JSON-lines file (process start-up included);
+* runtime latency — p50/p99 from acceptance to egress at paced rates (--paced-rate).
 
-    .venv/bin/python bench/local_runtime.py [--records 20000] [--keys 100]
+    .venv/bin/python bench/local_runtime.py [--records 20000] [--keys 100] [--function greeter|json]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
+from typing import Any
 
 import aiohttp
 
@@ -34,6 +41,7 @@ from statefun.local.ingress import record_messages
 from statefun.local.store import Store
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
 
 MODULE = """\
 kind: io.statefun.endpoints.v2/http
@@ -47,7 +55,7 @@ spec:
   id: example/names
   topics:
     - topic: names
-      valueType: example/GreetRequest
+      valueType: {value_type}
       targets: [example/greeter]
 ---
 kind: io.statefun.kafka.v1/egress
@@ -55,44 +63,102 @@ spec:
   id: example/greets
 """
 
-
 _SEQ = re.compile(r'seq\\": (\d+)')
+# The greeter's GreetResponse, read as text: "<name>...<greeting>"; the greeting says which visit.
+_GREETING = re.compile(
+    r"(?:(Welcome|Nice to see you again|Third time is a charm) (\S+)"
+    r"|Nice to see you at the (\d+)-nth time (\S+)!)$"
+)
+_FIXED_COUNTS = {"Welcome": 1, "Nice to see you again": 2, "Third time is a charm": 3}
+
+
+@dataclass
+class Workload:
+    """How records look for one function server, and how an egress line maps back to a record."""
+
+    name: str
+    value_type: str
+    submitted: dict[tuple[str, int], int] = field(default_factory=dict)  # (key, nth) -> seq
+    counts: dict[str, int] = field(default_factory=dict)
+    encoded: dict[str, str] = field(default_factory=dict)
+
+    def json_value(self, key: str, seq: int) -> dict[str, Any]:
+        """The value as a user writes it in a JSON-lines file."""
+        return {"name": key, "seq": seq} if self.name == "json" else {"name": key}
+
+    def record(self, key: str, seq: int) -> dict[str, Any]:
+        """The record the in-process runs accept. For the greeter the GreetRequest bytes are
+        given pre-encoded, so json_format's conversion cost (measured by the command line run)
+        does not hide the runtime's own."""
+        if self.name == "json":
+            return {"key": key, "value": self.json_value(key, seq)}
+        if key not in self.encoded:
+            self.encoded[key] = base64.b64encode(self.argument(key)).decode()
+        return {"key": key, "value_base64": self.encoded[key]}
+
+    def note(self, key: str, seq: int) -> None:
+        if self.name != "json":
+            self.counts[key] = self.counts.get(key, 0) + 1
+            self.submitted[(key, self.counts[key])] = seq
+
+    def seq_of(self, line: str) -> int:
+        if self.name == "json":
+            found = _SEQ.search(line)
+            assert found is not None, line
+            return int(found.group(1))
+        # Per key, visits are processed in order, so (name, visit) names the record.
+        match = _GREETING.search(json.loads(line)["value"])
+        assert match is not None, line
+        if match.group(1):
+            return self.submitted[(match.group(2), _FIXED_COUNTS[match.group(1)])]
+        return self.submitted[(match.group(4), int(match.group(3)))]
+
+    def argument(self, key: str) -> bytes:
+        if self.name == "json":
+            return json.dumps({"name": key, "seq": 0}).encode()
+        from examples.greeter.generated import messages_pb2
+
+        return messages_pb2.GreetRequest(name=key).SerializeToString()
+
+
+def greeter_egress_types() -> dict[str, Any]:
+    from examples.greeter.generated import messages_pb2
+
+    return {"example/greets": messages_pb2.GreetResponse}
 
 
 class TimingSink:
-    def __init__(self) -> None:
+    def __init__(self, workload: Workload) -> None:
+        self.workload = workload
         self.arrived: dict[int, float] = {}
 
     def write_lines(self, lines: list[str]) -> None:
         now = time.perf_counter()
         for line in lines:
-            found = _SEQ.search(line)
-            assert found is not None, line
-            self.arrived.setdefault(int(found.group(1)), now)
+            self.arrived.setdefault(self.workload.seq_of(line), now)
 
     def flush(self) -> None:
         pass
 
 
-def request_body(key: str, invocations: int, seq: int) -> bytes:
+def request_body(workload: Workload, key: str, invocations: int) -> bytes:
     request = pb.ToFunction()
     batch = request.invocation
     batch.target.CopyFrom(pb.Address(namespace="example", type="greeter", id=key))
     batch.state.add(state_name="seen_count")
-    for index in range(invocations):
-        batch.invocations.add().argument.CopyFrom(
-            pb.TypedValue(
-                typename="example/GreetRequest",
-                has_value=True,
-                value=json.dumps({"name": key, "seq": seq + index}).encode(),
-            )
-        )
+    argument = pb.TypedValue(
+        typename=workload.value_type, has_value=True, value=workload.argument(key)
+    )
+    for _ in range(invocations):
+        batch.invocations.add().argument.CopyFrom(argument)
     return request.SerializeToString()
 
 
-async def raw_rate(url: str, invocations: int, seconds: float, concurrency: int) -> float:
+async def raw_rate(
+    workload: Workload, url: str, invocations: int, seconds: float, concurrency: int
+) -> float:
     """Messages/s the server handles when posted to directly, `invocations` per request."""
-    bodies = [request_body(f"user{k}", invocations, 0) for k in range(concurrency)]
+    bodies = [request_body(workload, f"user{k}", invocations) for k in range(concurrency)]
     done = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         stop_at = time.perf_counter() + seconds
@@ -113,11 +179,13 @@ async def raw_rate(url: str, invocations: int, seconds: float, concurrency: int)
 
 
 async def runtime_run(
-    module: str, db: str, records: int, keys: int, rate: float | None
+    workload: Workload, module: str, db: str, records: int, keys: int, rate: float | None
 ) -> tuple[float, list[float], int, int]:
     config = load_module(module)
     store = Store(db)
-    sink = TimingSink()
+    workload.submitted.clear()
+    workload.counts.clear()
+    sink = TimingSink(workload)
     engine = Engine(config, store, {"example/greets": sink}, log=lambda text: None)
     await engine.start()
     submitted: dict[int, float] = {}
@@ -134,9 +202,8 @@ async def runtime_run(
             now = time.perf_counter()
             for seq in range(first, min(first + chunk, records)):
                 key = f"user{seq % keys}"
-                messages += record_messages(
-                    {"key": key, "value": {"name": key, "seq": seq}}, config
-                )
+                messages += record_messages(workload.record(key, seq), config)
+                workload.note(key, seq)
                 submitted[seq] = now
             pending.append(engine.accept(messages))
             while rate is None and engine.backlog > 20_000:
@@ -151,44 +218,30 @@ async def runtime_run(
             await asyncio.sleep(0.005)
         elapsed = max(sink.arrived.values()) - started
         latencies = [sink.arrived[seq] - submitted[seq] for seq in range(records)]
-        return (
-            records / elapsed,
-            latencies,
-            engine.client.requests_sent,
-            engine.committer.transactions,
-        )
+        requests, commits = engine.client.requests_sent, engine.committer.transactions
+        return records / elapsed, latencies, requests, commits
     finally:
         await engine.close()
         store.close()
 
 
-def cli_rate(module: str, directory: str, records: int, keys: int) -> float:
+def cli_rate(workload: Workload, module: str, directory: str, records: int, keys: int) -> float:
     """Records/s of the statefun-local command itself: a JSON-lines file in, an egress file out
     (process start-up and module loading included)."""
     names = os.path.join(directory, "names.jsonl")
     with open(names, "w") as handle:
         for seq in range(records):
             key = f"user{seq % keys}"
-            handle.write(json.dumps({"key": key, "value": {"name": key, "seq": seq}}) + "\n")
+            handle.write(json.dumps({"key": key, "value": workload.json_value(key, seq)}) + "\n")
     out = os.path.join(directory, "greets.jsonl")
+    command = [sys.executable, "-m", "statefun.local", module, "--db"]
+    command += [os.path.join(directory, "cli.db"), "--input", names]
+    command += ["--egress", f"example/greets={out}"]
+    if workload.name == "greeter":
+        command += ["--proto-module", "examples.greeter.generated.messages_pb2"]
+        command += ["--egress-type", "example/greets=example.GreetResponse"]
     started = time.perf_counter()
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "statefun.local",
-            module,
-            "--db",
-            os.path.join(directory, "cli.db"),
-            "--input",
-            names,
-            "--egress",
-            f"example/greets={out}",
-        ],
-        check=True,
-        timeout=600,
-        stderr=subprocess.DEVNULL,
-    )
+    subprocess.run(command, check=True, timeout=600, stderr=subprocess.DEVNULL, cwd=ROOT)
     elapsed = time.perf_counter() - started
     with open(out) as handle:
         assert sum(1 for _ in handle) >= records
@@ -207,56 +260,90 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def main_async(args: argparse.Namespace) -> None:
+def start_server(workload: Workload) -> tuple[subprocess.Popen[str], int]:
+    if workload.name == "json":
+        server = subprocess.Popen(
+            [sys.executable, os.path.join(HERE, "local_greeter_server.py")],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert server.stdout is not None
+        return server, int(server.stdout.readline())
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     server = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "local_greeter_server.py")],
-        stdout=subprocess.PIPE,
+        [sys.executable, "-m", "examples.greeter", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
         text=True,
     )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            assert time.monotonic() < deadline and server.poll() is None, "greeter did not start"
+            time.sleep(0.05)
+
+
+async def main_async(args: argparse.Namespace) -> None:
+    if ROOT not in sys.path:
+        sys.path.insert(0, ROOT)
+    value_type = (
+        "example/GreetRequest"
+        if args.function == "json"
+        else "type.googleapis.com/example.GreetRequest"
+    )
+    workload = Workload(args.function, value_type)
+    if args.function == "greeter":
+        greeter_egress_types()  # imports the message types, so JSON values convert
+    server, port = start_server(workload)
     try:
-        assert server.stdout is not None
-        port = int(server.stdout.readline())
         url = f"http://127.0.0.1:{port}/statefun"
         with tempfile.TemporaryDirectory() as directory:
             module = os.path.join(directory, "module.yaml")
             with open(module, "w") as handle:
-                handle.write(MODULE.format(port=port, batch=args.batch))
-            await raw_rate(url, 1, 0.5, 8)  # warm-up
-            single = await raw_rate(url, 1, args.seconds, args.concurrency)
-            batched = await raw_rate(url, args.batch, args.seconds, args.concurrency)
+                handle.write(MODULE.format(port=port, batch=args.batch, value_type=value_type))
+            await raw_rate(workload, url, 1, 0.5, 8)  # warm-up
+            single = await raw_rate(workload, url, 1, args.seconds, args.concurrency)
+            batched = await raw_rate(workload, url, args.batch, args.seconds, args.concurrency)
             server_cpu, own_cpu = process_cpu_s(server.pid), time.process_time()
             throughput, full_latencies, requests, commits = await runtime_run(
-                module, os.path.join(directory, "bench.db"), args.records, args.keys, None
+                workload, module, os.path.join(directory, "bench.db"), args.records, args.keys, None
             )
             server_cpu = process_cpu_s(server.pid) - server_cpu
             own_cpu = time.process_time() - own_cpu
-            command_rate = cli_rate(module, directory, args.records, args.keys)
+            command_rate = cli_rate(workload, module, directory, args.records, args.keys)
             paced = []
             for index, rate in enumerate(args.paced_rate or [250.0, throughput / 2]):
-                _, latencies, _, _ = await runtime_run(
-                    module,
-                    os.path.join(directory, f"paced{index}.db"),
-                    min(args.records, int(rate * 4)),
-                    args.keys,
-                    rate,
-                )
+                db = os.path.join(directory, f"paced{index}.db")
+                count = min(args.records, int(rate * 4))
+                _, latencies, _, _ = await runtime_run(workload, module, db, count, args.keys, rate)
                 paced.append((rate, latencies))
+        load = os.getloadavg()[0]
+        server_kind = "examples.greeter" if args.function == "greeter" else "local_greeter_server"
         print(
-            f"machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}; function server: own process, SDK + aiohttp"
+            f"machine     {os.cpu_count()} CPUs, load average {load:.1f}, Python "
+            f"{sys.version.split()[0]}; function: {server_kind} in its own process (SDK + aiohttp)"
         )
         print(
-            f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: {single:9,.0f} msg/s"
+            f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: "
+            f"{single:9,.0f} msg/s"
         )
         print(
-            f"baseline B  raw HTTP, {args.batch} invocations/request:                     {batched:9,.0f} msg/s"
+            f"baseline B  raw HTTP, {args.batch} invocations/request:              "
+            f"{batched:9,.0f} msg/s"
         )
         print(
-            f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:      {throughput:9,.0f} msg/s"
-            f"  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B; "
-            f"{args.records / requests:.1f} msg/request, {args.records / max(commits, 1):.1f} msg/commit)"
+            f"runtime     {args.records:,} records, {args.keys} keys, backlog, durable:   "
+            f"{throughput:9,.0f} msg/s  ({throughput / single:.1f}x A, {throughput / batched:.2f}x B;"
+            f" {args.records / requests:.1f} msg/request, "
+            f"{args.records / max(commits, 1):.0f} msg/commit)"
         )
         print(
-            f"command     statefun-local, {args.records:,}-line file → egress file, start-up included: "
+            f"command     statefun-local on a {args.records:,}-line file, start-up included: "
             f"{command_rate:9,.0f} msg/s"
         )
         print(
@@ -265,11 +352,12 @@ async def main_async(args: argparse.Namespace) -> None:
         )
         for rate, latencies in paced:
             print(
-                f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f} ms, "
-                f"p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
+                f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f}"
+                f" ms, p99 {percentile(latencies, 0.99) * 1000:.1f} ms"
             )
         print(
-            f"latency     under full backlog (queueing included): p50 {percentile(full_latencies, 0.5) * 1000:.0f} ms, "
+            f"latency     whole backlog at once (queueing): p50 "
+            f"{percentile(full_latencies, 0.5) * 1000:.0f} ms, "
             f"p99 {percentile(full_latencies, 0.99) * 1000:.0f} ms"
         )
     finally:
@@ -282,6 +370,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--function", choices=("greeter", "json"), default="greeter")
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--keys", type=int, default=100, help="distinct names (function ids)")
     parser.add_argument(
