@@ -61,11 +61,9 @@ def message_parameters(fun: typing.Callable[..., object]) -> list[inspect.Parame
     """The parameters ``fun`` would be called with, hints resolved where possible; ``None`` if opaque."""
     try:
         return list(inspect.signature(fun, eval_str=True).parameters.values())
-    except (NameError, SyntaxError, TypeError, AttributeError):
-        # A string hint that does not resolve: keep the raw strings; callers decide.
+    except Exception:
+        # Evaluating a string hint may raise anything; keep the raw strings, callers decide.
         pass
-    except ValueError:
-        return None
     try:
         return list(inspect.signature(fun).parameters.values())
     except (TypeError, ValueError):
