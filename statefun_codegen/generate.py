@@ -28,7 +28,7 @@ from .render_yaml import FORMATS, render_module_yaml
 from .schema import Schema
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Options:
     module_format: str = "3.1"
     package: str = "generated"  # the generated subpackage inside the output directory
@@ -36,7 +36,7 @@ class Options:
     stubs: bool = True  # create the user's function-body files when they are missing
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OutputFile:
     path: str  # relative to the output directory, "/" separated
     content: str

@@ -19,7 +19,7 @@ from .yaml_nodes import YMapping, YNode, YScalar, YSequence, load_yaml
 T = TypeVar("T")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Ref:
     """A name the user wrote that points at something else (a type, function or egress)."""
 
@@ -27,13 +27,13 @@ class Ref:
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Duration:
     millis: int
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StateDecl:
     name: str
     location: Location
@@ -42,7 +42,7 @@ class StateDecl:
     expire_after_write: Duration | None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FunctionDecl:
     name: str
     location: Location
@@ -53,7 +53,7 @@ class FunctionDecl:
     egresses: tuple[Ref, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TypeDecl:
     """``types:`` entry: rename a message's typename, or declare a JSON type."""
 
@@ -64,7 +64,7 @@ class TypeDecl:
     json: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EndpointDecl:
     url: str
     location: Location
@@ -73,7 +73,7 @@ class EndpointDecl:
     timeouts: tuple[tuple[str, Duration], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RouteDecl:
     """One topic (Kafka) or stream (Kinesis) of an ingress and where its records go."""
 
@@ -83,7 +83,7 @@ class RouteDecl:
     targets: tuple[Ref, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IngressDecl:
     name: str
     location: Location
@@ -96,7 +96,7 @@ class IngressDecl:
     properties: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EgressDecl:
     name: str
     location: Location
@@ -111,7 +111,7 @@ class EgressDecl:
     properties: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Manifest:
     path: str
     namespace: str

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from urllib.parse import urlsplit
 
 from .diagnostics import Collector, Location
 from .manifest import (
@@ -42,7 +41,7 @@ BUILTIN_TYPES: dict[str, tuple[str, str, str]] = {
 PROTOBUF_NAMESPACE = "type.googleapis.com"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TypeModel:
     key: str  # how the manifest names it: full message name, JSON type name, builtin
     kind: str  # "protobuf" | "json" | "builtin"
@@ -64,7 +63,7 @@ class TypeModel:
         return constant(self.key.rsplit(".", 1)[-1]).lower()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class StateModel:
     name: str
     attribute: str
@@ -74,7 +73,7 @@ class StateModel:
     expire_millis: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SendHelper:
     method: str
     delayed_method: str
@@ -82,7 +81,7 @@ class SendHelper:
     type: TypeModel
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EgressModel:
     name: str
     typename: str
@@ -98,7 +97,7 @@ class EgressModel:
     properties: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FunctionModel:
     name: str
     typename: str
@@ -123,14 +122,14 @@ class FunctionModel:
         return tuple(sorted(seen.values(), key=lambda t: t.constant))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RouteModel:
     source: str
     type: TypeModel
     targets: tuple[str, ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class IngressModel:
     name: str
     typename: str
@@ -143,7 +142,7 @@ class IngressModel:
     properties: tuple[tuple[str, str], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EndpointModel:
     url: str
     path: str
@@ -153,14 +152,14 @@ class EndpointModel:
     timeouts: tuple[tuple[str, int], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProtoFileModel:
     name: str
     module: PyModule
     doc: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Model:
     namespace: str
     sources: tuple[str, ...]
@@ -546,6 +545,8 @@ class _Builder:
         )
 
     def _endpoint(self) -> EndpointModel:
+        from urllib.parse import urlsplit
+
         decl = self.manifest.endpoint
         parts = urlsplit(decl.url)
         port: int | None = None

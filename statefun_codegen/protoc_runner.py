@@ -24,7 +24,7 @@ _PROTOC_LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<m
 _WARNING = re.compile(r"^(?:warning: |.*: warning: )")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class ProtoInput:
     """What both front ends hand to the generator: descriptors plus which files are ours."""
 

@@ -21,7 +21,7 @@ _PACKAGE = 2
 _SYNTAX = 12
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PyModule:
     """A ``_pb2`` module as generated code imports it."""
 
@@ -39,7 +39,7 @@ class PyModule:
         return f"from {source} import {self.name} as {self.alias}"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MessageInfo:
     full_name: str
     qualname: str  # name inside its file's package, e.g. "Outer.Inner"

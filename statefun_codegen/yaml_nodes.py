@@ -17,20 +17,20 @@ from .diagnostics import Diagnostic, GenerationError, Location
 Scalar = Union[str, int, float, bool, None]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YScalar:
     value: Scalar
     location: Location
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YEntry:
     key: str
     key_location: Location
     value: YNode
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YMapping:
     entries: tuple[YEntry, ...]
     location: Location
@@ -42,7 +42,7 @@ class YMapping:
         return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class YSequence:
     items: tuple[YNode, ...]
     location: Location
