@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import os
 import signal
 import sys
@@ -13,6 +14,7 @@ from google.protobuf import message
 
 from statefun.local.codec import import_proto_modules, require_message_class
 from statefun.local.config import ModuleConfig, load_module
+from statefun.local.durations import DurationError, parse_duration_ms
 from statefun.local.egress import Sink, StreamSink
 from statefun.local.endpoints import check_endpoints
 from statefun.local.engine import Engine, tune_garbage_collector
@@ -103,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait for function endpoints to accept connections at start",
     )
     run.add_argument(
+        "--call-timeout",
+        metavar="DURATION",
+        help="override every endpoint's call timeout (e.g. 10s), so a function that keeps "
+        "failing with 5xx stops the run sooner than the runtime's default of minutes",
+    )
+    run.add_argument(
         "--no-endpoint-check",
         action="store_true",
         help="start without checking that the function endpoints are reachable",
@@ -167,6 +175,24 @@ def _egress_types(
     return types
 
 
+def _with_call_timeout(config: ModuleConfig, text: str) -> ModuleConfig:
+    try:
+        seconds = parse_duration_ms(text) / 1000
+    except DurationError as error:
+        raise ConfigError(f"--call-timeout {text!r}: {error}") from None
+    if seconds <= 0:
+        raise ConfigError(f"--call-timeout {text!r}: must be greater than zero")
+    endpoints = tuple(
+        dataclasses.replace(
+            endpoint,
+            call_timeout_s=seconds,
+            connect_timeout_s=min(endpoint.connect_timeout_s, seconds),
+        )
+        for endpoint in config.endpoints
+    )
+    return dataclasses.replace(config, endpoints=endpoints)
+
+
 def _load(module: str) -> ModuleConfig:
     config = load_module(module)
     for warning in config.warnings:
@@ -176,6 +202,8 @@ def _load(module: str) -> ModuleConfig:
 
 async def _run(args: argparse.Namespace) -> int:
     config = _load(args.module)
+    if args.call_timeout is not None:
+        config = _with_call_timeout(config, args.call_timeout)
     import_proto_modules(args.proto_module)
     egress_types = _egress_types(args, config)
     for path in args.input:
@@ -224,6 +252,12 @@ async def _run(args: argparse.Namespace) -> int:
                 if failure is not None:
                     raise LocalRuntimeError(f"ingress failed: {type(failure).__name__}: {failure}")
             if engine.failure is not None:
+                waiting = store.inbox_size()
+                if waiting and args.db != ":memory:":
+                    _log(
+                        f"{waiting} message(s) wait in {args.db} and are delivered again on the "
+                        "next run"
+                    )
                 raise engine.failure
             if stop.is_set():
                 _log("stopping; unprocessed messages stay in the inbox for the next run")

@@ -218,5 +218,3 @@ async def start_http_ingress(engine: Engine, host: str, port: int) -> tuple[web.
     sockets: Any = getattr(server, "sockets", None) or []
     bound = int(sockets[0].getsockname()[1]) if sockets else port
     return runner, bound
-
-

@@ -106,3 +106,31 @@ def test_records_can_come_from_stdin(tmp_path, greeter_port) -> None:  # type: i
     assert result.returncode == 0, result.stderr
     greetings = [json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()]
     assert sorted((g["name"], g["seen"]) for g in greetings) == [("A", 1), ("A", 2), ("B", 1)]
+
+
+def test_a_failing_function_stops_the_run_and_its_messages_wait(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    """The JSON greeter fails (HTTP 500) on a value that is not JSON; --call-timeout bounds the
+    retries, the run exits 1, and the message is still in the inbox for the next run."""
+    server = subprocess.Popen(
+        [sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert server.stdout is not None
+        module = tmp_path / "module.yaml"
+        module.write_text(MODULE.format(port=int(server.stdout.readline())))
+        names = tmp_path / "names.jsonl"
+        names.write_text('{"key": "Ann", "value": "not json"}\n')
+        db = str(tmp_path / "state.db")
+        command = [str(module), "--db", db, "--input", str(names), "--call-timeout", "500ms"]
+        assert main(command) == 1
+        err = capsys.readouterr().err
+        assert "HTTP 500" in err and "within the call timeout of 0.5 s" in err
+        assert f"1 message(s) wait in {db}" in err
+        assert main([*command[:-2], "--call-timeout", "soon"]) == 2
+        assert "--call-timeout 'soon'" in capsys.readouterr().err
+    finally:
+        server.kill()
+        server.wait(timeout=10)

@@ -328,7 +328,6 @@ def test_the_cli_reports_bad_input_without_a_traceback(tmp_path) -> None:
         text=True,
         timeout=30,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": os.getcwd()},
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
