@@ -214,7 +214,6 @@ async def start_http_ingress(engine: Engine, host: str, port: int) -> tuple[web.
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()
-    server = site._server
-    sockets: Any = getattr(server, "sockets", None) or []
-    bound = int(sockets[0].getsockname()[1]) if sockets else port
+    addresses: list[Any] = list(runner.addresses)
+    bound = int(addresses[0][1]) if addresses else port
     return runner, bound
