@@ -21,7 +21,7 @@ from statefun import wire
 from statefun.messages import EgressMessage, Message, received_message
 from statefun.request_reply_pb2 import FromFunction, ToFunction
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
-from statefun.storage import AddressScopedStorage, resolve
+from statefun.storage import resolve_cells
 
 __all__ = ["RequestReplyHandler", "UserFacingContext"]
 
@@ -208,10 +208,11 @@ class RequestReplyHandler:
             raise MalformedRequestError(f"the invocation batch for {namespace}/{name} has no target id")
         typename = f"{namespace}/{name}"
         function = self.functions.for_typename(typename)
-        resolution = resolve(function.storage_spec, typename, batch.state)
-        if resolution.missing_specs:
-            return _missing_values_response(resolution.missing_specs)
-        storage = typing.cast(AddressScopedStorage, resolution.storage)
+        storage_spec = function.storage_spec
+        missing, cells = resolve_cells(storage_spec, batch.state)
+        if missing is not None:
+            return _missing_values_response(missing)
+        storage = storage_spec.make_instance(typename, cells)
         context = BatchContext(new_address(namespace, name, id, typename), storage)
         return function, context, batch.invocations
 
@@ -241,7 +242,19 @@ class RequestReplyHandler:
         if isinstance(begun, bytes):
             return begun
         function, context, invocations = begun
-        await _invoke_all_async(function, context, invocations)
+        if function.is_async:
+            await _invoke_all_async(function, context, invocations)
+            return _response(context)
+        # A sync function is called directly, as upstream does, without an extra coroutine.
+        fun = function.fun
+        address = context._address
+        typename, id = address.typename, address.id
+        set_invocation = context.set_invocation
+        for invocation in invocations:
+            set_invocation(invocation)
+            result = fun(context, received_message(typename, id, invocation.argument))
+            if result is not None and inspect.isawaitable(result):
+                await result
         return _response(context)
 
 

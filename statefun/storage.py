@@ -25,6 +25,7 @@ __all__ = [
     "Resolution",
     "make_address_storage_spec",
     "resolve",
+    "resolve_cells",
 ]
 
 T = typing.TypeVar("T")
@@ -84,7 +85,8 @@ class Cell(typing.Generic[T]):
             if value is None:
                 return None
             try:
-                return serialized(self.tpe, value)
+                data = self.tpe.serializer().serialize(value)
+                return data if type(data) is bytes else serialized(self.tpe, value)
             except (TypeError, ValueError, OverflowError) as error:
                 raise StateEncodingError(
                     f"cannot store {type(value).__name__} value {value!r} as "
@@ -217,21 +219,47 @@ class Resolution(typing.NamedTuple):
     storage: AddressScopedStorage | None
 
 
-def resolve(
-    storage_spec: StorageSpec, typename: str, values: typing.Iterable[_PersistedValueLike]
-) -> Resolution:
-    """Match the state values a request carries against the declared specs."""
-    received = {value.state_name: value for value in values}
+def resolve_cells(
+    storage_spec: StorageSpec, values: typing.Sequence[_PersistedValueLike]
+) -> tuple[list[ValueSpec[typing.Any]] | None, dict[str, Cell[typing.Any]]]:
+    """The specs missing from ``values`` (declaration order), or else one cell per spec.
+
+    The runtime sends the states in the order it registered them, which is the
+    declaration order, so that case is checked first without building an index.
+    """
+    specs = storage_spec.specs
     cells: dict[str, Cell[typing.Any]] = {}
+    if len(values) == len(specs):
+        position = 0
+        for spec in specs:
+            value = values[position]
+            if value.state_name != spec.name:
+                break
+            cells[spec.name] = Cell(spec.type, value.state_value)
+            position += 1
+        else:
+            return None, cells
+        cells = {}
+    received = {value.state_name: value for value in values}
     missing: list[ValueSpec[typing.Any]] | None = None
-    for spec in storage_spec.specs:
-        value = received.get(spec.name)
-        if value is None:
+    for spec in specs:
+        found = received.get(spec.name)
+        if found is None:
             if missing is None:
                 missing = []
             missing.append(spec)
         elif missing is None:
-            cells[spec.name] = Cell(spec.type, value.state_value)
+            cells[spec.name] = Cell(spec.type, found.state_value)
+    return missing, cells
+
+
+def resolve(
+    storage_spec: StorageSpec, typename: str, values: typing.Iterable[_PersistedValueLike]
+) -> Resolution:
+    """Match the state values a request carries against the declared specs."""
+    missing, cells = resolve_cells(
+        storage_spec, values if isinstance(values, typing.Sequence) else list(values)
+    )
     if missing is not None:
         return Resolution(missing_specs=missing, storage=None)
     return Resolution(missing_specs=None, storage=storage_spec.make_instance(typename, cells))

@@ -90,6 +90,7 @@ _typed_value_prefixes: dict[str, bytes] = {}
 _address_prefixes: dict[str, bytes] = {}
 _egress_prefixes: dict[str, bytes] = {}
 _kafka_topics: dict[str, bytes] = {}
+_modify_prefixes: dict[str, bytes] = {}
 
 
 def typed_value_prefix(typename: str) -> bytes:
@@ -130,11 +131,14 @@ def persisted_value_mutation(state_name: str, typename: str, value: bytes | None
     """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
     if value is None:
         return string_field(b"\x12", state_name)
-    return (
-        b"\x08\x01"
-        + string_field(b"\x12", state_name)
-        + message_field(b"\x1a", typed_value(typename, value))
-    )
+    prefix = _modify_prefixes.get(state_name)
+    if prefix is None:
+        prefix = b"\x08\x01" + string_field(b"\x12", state_name)
+        if len(_modify_prefixes) >= _PREFIX_CACHE_LIMIT:
+            _modify_prefixes.clear()
+        _modify_prefixes[state_name] = prefix
+    state_value = typed_value(typename, value)
+    return prefix + b"\x1a" + length(state_value) + state_value
 
 
 def outgoing_invocation(target: bytes, argument: bytes) -> bytes:

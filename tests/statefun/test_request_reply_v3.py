@@ -301,3 +301,20 @@ def test_argument_without_value_reaches_the_function() -> None:
     handler = handler_for(lambda c, m: received.append((m.raw_value(), m.as_int())))
     handler.handle_sync(request("ex/fn", "a", [typed(INT, None)]))
     assert received == [(None, None)]
+
+
+def test_states_sent_in_another_order_still_mutate_in_declaration_order() -> None:
+    def write(context: Context, message: Message) -> None:
+        context.storage.b = "x"
+        context.storage.a = context.storage.a + 1
+
+    handler = handler_for(write, [ValueSpec("a", IntType), ValueSpec("b", StringType)])
+    in_order = request("ex/fn", "a", [hello()], state={"a": to_typed_value(IntType, 1), "b": None})
+    reversed_order = request("ex/fn", "a", [hello()], state={"b": None, "a": to_typed_value(IntType, 1)})
+    with_extra = request(
+        "ex/fn", "a", [hello()], state={"zz": None, "b": None, "a": to_typed_value(IntType, 1)}
+    )
+    expected = handler.handle_sync(in_order)
+    assert [m.state_name for m in response(expected).invocation_result.state_mutations] == ["a", "b"]
+    assert handler.handle_sync(reversed_order) == expected
+    assert handler.handle_sync(with_extra) == expected
