@@ -178,9 +178,10 @@ class Engine:
     def accept(
         self,
         messages: list[tuple[Address, Address | None, bytes]],
-        offset: tuple[str, int] | None = None,
+        offset: tuple[str, int, str] | None = None,
     ) -> "asyncio.Future[list[Envelope]]":
-        """Make messages durable (with the source offset, in the same transaction); they are
+        """Make messages durable (with the source position (source, next offset, head digest),
+        in the same transaction); they are
         dispatched once committed. Await the result before acknowledging them to a producer."""
 
         def apply(store: Store) -> list[Envelope]:

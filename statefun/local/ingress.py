@@ -10,11 +10,12 @@ json_format when the valueType's protobuf module is loaded, other JSON as UTF-8 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import sys
 import threading
-from typing import Any
+from typing import Any, BinaryIO
 
 from aiohttp import web
 
@@ -100,8 +101,16 @@ class FileSource:
         self.rejected = 0
 
     async def run(self) -> None:
-        offset = self.engine.store.get_offset(self.source)
+        offset, digest = self.engine.store.get_offset(self.source)
         with open(self.path, "rb") as handle:
+            if offset and head_digest(handle, offset) != digest:
+                # Not the file that was read before (rewritten, truncated, replaced): resuming
+                # at the old byte offset would skip or split records.
+                self.engine.log(
+                    f"{self.path} is not the file read up to byte {offset} before (its beginning "
+                    "differs); reading it from the start"
+                )
+                offset = 0
             handle.seek(offset)
             while True:
                 while self.engine.backlog > self.max_backlog and self.engine.failure is None:
@@ -129,11 +138,26 @@ class FileSource:
                             f"{self.path}:{_line_of(self.path, start)}: record skipped: {error}"
                         )
                 if lines:
-                    await self.engine.accept(messages, (self.source, offset))
+                    position = (self.source, offset, head_digest(handle, offset))
+                    await self.engine.accept(messages, position)
                     continue
                 if not self.follow:
                     return
                 await asyncio.sleep(0.05)
+
+
+_HEAD_BYTES = 4096
+
+
+def head_digest(handle: BinaryIO, offset: int) -> str:
+    """A digest of the file's first bytes read so far (at most 4 KiB), to recognise the file."""
+    position = handle.tell()
+    handle.seek(0)
+    head = handle.read(min(offset, _HEAD_BYTES))
+    handle.seek(position)
+    if len(head) < min(offset, _HEAD_BYTES):
+        return ""  # shorter than what was read before: not the same file
+    return hashlib.sha256(head).hexdigest()
 
 
 def _line_of(path: str, byte_offset: int) -> int:

@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS outbox (
     egress_id TEXT NOT NULL, line TEXT NOT NULL
 );
 CREATE TABLE IF NOT EXISTS ingress_offsets (
-    source TEXT PRIMARY KEY, next_offset INTEGER NOT NULL
+    source TEXT PRIMARY KEY, next_offset INTEGER NOT NULL, head_digest TEXT NOT NULL
 );
 """
 
@@ -286,14 +286,16 @@ class Store:
         self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))
 
     # --- ingress offsets ---------------------------------------------------------------
-    def get_offset(self, source: str) -> int:
+    def get_offset(self, source: str) -> tuple[int, str]:
+        """The next unread byte of a source and a digest of the file's head when it was read."""
         row = self.db.execute(
-            "SELECT next_offset FROM ingress_offsets WHERE source = ?", (source,)
+            "SELECT next_offset, head_digest FROM ingress_offsets WHERE source = ?", (source,)
         ).fetchone()
-        return int(row[0]) if row else 0
+        return (int(row[0]), str(row[1])) if row else (0, "")
 
-    def set_offset(self, source: str, next_offset: int) -> None:
+    def set_offset(self, source: str, next_offset: int, head_digest: str) -> None:
         self.db.execute(
-            "INSERT OR REPLACE INTO ingress_offsets (source, next_offset) VALUES (?, ?)",
-            (source, next_offset),
+            "INSERT OR REPLACE INTO ingress_offsets (source, next_offset, head_digest) "
+            "VALUES (?, ?, ?)",
+            (source, next_offset, head_digest),
         )

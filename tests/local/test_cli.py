@@ -134,3 +134,27 @@ def test_a_failing_function_stops_the_run_and_its_messages_wait(tmp_path, capsys
     finally:
         server.kill()
         server.wait(timeout=10)
+
+
+def test_a_rewritten_input_file_is_read_from_the_start(tmp_path, greeter_port, capsys) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "module.yaml"
+    module.write_text(MODULE.format(port=greeter_port))
+    names = tmp_path / "names.jsonl"
+    names.write_text(
+        '{"key": "Ann", "value": {"name": "Ann"}}\n{"key": "Bo", "value": {"name": "Bo"}}\n'
+    )
+    db = str(tmp_path / "state.db")
+    assert main([str(module), "--db", db, "--input", str(names)]) == 0
+    capsys.readouterr()
+    # Rewritten with new content, not appended to: byte offsets from the last run mean nothing.
+    names.write_text(
+        '{"key": "Cy", "value": {"name": "Cy"}}\n{"key": "Ann", "value": {"name": "Ann"}}\n'
+    )
+    assert main([str(module), "--db", db, "--input", str(names)]) == 0
+    captured = capsys.readouterr()
+    assert "is not the file read up to byte" in captured.err
+    seen = [
+        (json.loads(line)["key"], json.loads(json.loads(line)["value"])["seen"])
+        for line in captured.out.splitlines()
+    ]
+    assert sorted(seen) == [("Ann", 2), ("Cy", 1)]
