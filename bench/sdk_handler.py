@@ -168,17 +168,26 @@ def upstream_python() -> str:
     import google.protobuf
 
     python = os.path.join(UPSTREAM_VENV, "bin", "python")
-    marker = os.path.join(UPSTREAM_VENV, f".installed-{UPSTREAM_VERSION}-{google.protobuf.__version__}")
+    marker = os.path.join(
+        UPSTREAM_VENV, f".installed-{UPSTREAM_VERSION}-{google.protobuf.__version__}"
+    )
     if os.path.exists(marker):
         return python
-    print(f"setting up {UPSTREAM_VENV} (apache-flink-statefun=={UPSTREAM_VERSION}, "
-          f"protobuf=={google.protobuf.__version__}) ...", file=sys.stderr)
+    print(
+        f"setting up {UPSTREAM_VENV} (apache-flink-statefun=={UPSTREAM_VERSION}, "
+        f"protobuf=={google.protobuf.__version__}) ...",
+        file=sys.stderr,
+    )
     venv.create(UPSTREAM_VENV, clear=True, with_pip=True)
     pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run(pip + [f"protobuf=={google.protobuf.__version__}"], check=True, timeout=SUBPROCESS_TIMEOUT)
+    subprocess.run(
+        pip + [f"protobuf=={google.protobuf.__version__}"], check=True, timeout=SUBPROCESS_TIMEOUT
+    )
     # --no-deps: upstream pins protobuf<4, although its code runs on current protobuf.
     subprocess.run(
-        pip + ["--no-deps", f"apache-flink-statefun=={UPSTREAM_VERSION}"], check=True, timeout=SUBPROCESS_TIMEOUT
+        pip + ["--no-deps", f"apache-flink-statefun=={UPSTREAM_VERSION}"],
+        check=True,
+        timeout=SUBPROCESS_TIMEOUT,
     )
     with open(marker, "w") as handle:
         handle.write("ok\n")
@@ -189,8 +198,17 @@ def run_worker(python: str, kind: str, seconds: float, repeats: int) -> dict[str
     # -I: isolated mode, so the upstream interpreter cannot pick this repository's statefun up
     # (ours is installed in .venv, so it is still found there).
     completed = subprocess.run(
-        [python, "-I", os.path.abspath(__file__), "--worker", kind, "--seconds", str(seconds),
-         "--repeats", str(repeats)],
+        [
+            python,
+            "-I",
+            os.path.abspath(__file__),
+            "--worker",
+            kind,
+            "--seconds",
+            str(seconds),
+            "--repeats",
+            str(repeats),
+        ],
         check=True,
         capture_output=True,
         text=True,
@@ -203,8 +221,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=0.3, help="target length of one timing")
     parser.add_argument("--repeats", type=int, default=5, help="timing rounds; the best is kept")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="alternating rounds of upstream/ours/floor; the best of each is kept")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="alternating rounds of upstream/ours/floor; the best of each is kept",
+    )
     parser.add_argument("--worker", choices=["handler", "floor"], help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -243,14 +265,22 @@ def main() -> None:
     assert "upstream-venv" in upstream["module"], upstream["module"]
     assert os.path.dirname(ours["module"]) == os.path.dirname(statefun.__file__), ours["module"]
 
-    identical = all(ours["responses"][size] == upstream["responses"][size] for size in ours["responses"])
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-          f"protobuf {google.protobuf.__version__} ({api_implementation.Type()})")
-    print(f"ours: {os.path.dirname(statefun.__file__)}; upstream {UPSTREAM_VERSION}: {os.path.dirname(upstream['module'])}")
+    identical = all(
+        ours["responses"][size] == upstream["responses"][size] for size in ours["responses"]
+    )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"protobuf {google.protobuf.__version__} ({api_implementation.Type()})"
+    )
+    print(
+        f"ours: {os.path.dirname(statefun.__file__)}; upstream {UPSTREAM_VERSION}: {os.path.dirname(upstream['module'])}"
+    )
     print(f"responses byte-identical to upstream: {'yes' if identical else 'NO'}")
     print()
-    header = f"{'batch':>5}  {'entry':<12}{'floor inv/s':>13}{'upstream inv/s':>16}{'ours inv/s':>12}" \
-             f"{'ours/upstream':>15}{'floor/ours':>12}"
+    header = (
+        f"{'batch':>5}  {'entry':<12}{'floor inv/s':>13}{'upstream inv/s':>16}{'ours inv/s':>12}"
+        f"{'ours/upstream':>15}{'floor/ours':>12}"
+    )
     print(header)
     print("-" * len(header))
     for batch_size in BATCH_SIZES:

@@ -41,7 +41,9 @@ _set = object.__setattr__
 def new_address(namespace: str, name: str, id: str, typename: str) -> SdkAddress:
     """An ``SdkAddress`` without the frozen dataclass's per-field ``__init__`` cost."""
     address: SdkAddress = _new(SdkAddress)
-    _set(address, "__dict__", {"namespace": namespace, "name": name, "id": id, "typename": typename})
+    _set(
+        address, "__dict__", {"namespace": namespace, "name": name, "id": id, "typename": typename}
+    )
     return address
 
 
@@ -201,9 +203,7 @@ def parse_typename(typename: str) -> tuple[str, str]:
         raise TypenameError(f"a typename must be of the form namespace/name, got {typename!r}")
     position = typename.rfind("/")
     if position <= 0 or position == len(typename) - 1:
-        raise TypenameError(
-            f"function type must be of the from namespace/name, got {typename!r}"
-        )
+        raise TypenameError(f"function type must be of the from namespace/name, got {typename!r}")
     return typename[:position], typename[position + 1 :]
 
 

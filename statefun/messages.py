@@ -155,7 +155,9 @@ class EgressMessage:
         self._typed_value = typed_value
 
     def __repr__(self) -> str:
-        return f"EgressMessage(typename={self.typename!r}, value_typename={self.value_typename()!r})"
+        return (
+            f"EgressMessage(typename={self.typename!r}, value_typename={self.value_typename()!r})"
+        )
 
     def value_typename(self) -> str:
         typed_value = self._typed_value

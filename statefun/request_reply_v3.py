@@ -205,7 +205,9 @@ class RequestReplyHandler:
                 f"type={name!r})"
             )
         if not id:
-            raise MalformedRequestError(f"the invocation batch for {namespace}/{name} has no target id")
+            raise MalformedRequestError(
+                f"the invocation batch for {namespace}/{name} has no target id"
+            )
         typename = f"{namespace}/{name}"
         function = self.functions.for_typename(typename)
         storage_spec = function.storage_spec

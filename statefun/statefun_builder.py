@@ -40,7 +40,9 @@ def _is_coroutine_callable(fun: typing.Callable[..., typing.Any]) -> bool:
     return not inspect.isfunction(fun) and inspect.iscoroutinefunction(call)
 
 
-def _check_accepts_context_and_message(typename: str, fun: typing.Callable[..., typing.Any]) -> None:
+def _check_accepts_context_and_message(
+    typename: str, fun: typing.Callable[..., typing.Any]
+) -> None:
     try:
         signature = inspect.signature(fun)
     except (TypeError, ValueError):

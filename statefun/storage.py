@@ -58,7 +58,11 @@ class Cell(typing.Generic[T]):
     def get(self) -> T | None:
         if not self._decoded:
             received = self._received
-            if received is not None and received.has_value and received.typename == self.tpe.typename:
+            if (
+                received is not None
+                and received.has_value
+                and received.typename == self.tpe.typename
+            ):
                 self._value = self.tpe.serializer().deserialize(received.value)
             else:
                 # Absent, or the runtime's type differs: from_typed_value says which.

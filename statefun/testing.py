@@ -111,7 +111,14 @@ class InvocationResult:
     """The serialized ``FromFunction`` the runtime would have received."""
 
 
-_BUILTINS: tuple[Type[typing.Any], ...] = (BoolType, IntType, LongType, FloatType, DoubleType, StringType)
+_BUILTINS: tuple[Type[typing.Any], ...] = (
+    BoolType,
+    IntType,
+    LongType,
+    FloatType,
+    DoubleType,
+    StringType,
+)
 
 
 class FunctionHarness:
@@ -252,7 +259,9 @@ class FunctionHarness:
             response_bytes=data,
         )
 
-    def _egress(self, egress: FromFunction.EgressMessage) -> EgressRecord | KafkaRecord | KinesisRecord:
+    def _egress(
+        self, egress: FromFunction.EgressMessage
+    ) -> EgressRecord | KafkaRecord | KinesisRecord:
         typename = f"{egress.egress_namespace}/{egress.egress_type}"
         argument = egress.argument
         if argument.typename == KAFKA_PRODUCER_RECORD_TYPENAME:

@@ -1,6 +1,6 @@
 """Serve a ``RequestReplyHandler`` from any ASGI 3 server (uvicorn, hypercorn, …).
 
-    app = statefun.serving.asgi.make_asgi_app(handler)
+app = statefun.serving.asgi.make_asgi_app(handler)
 """
 
 from __future__ import annotations
@@ -28,12 +28,16 @@ def _text(status: int, message: str) -> HttpReply:
     return HttpReply(status, "text/plain; charset=utf-8", (message + "\n").encode("utf-8"))
 
 
-async def _send_reply(send: Send, reply: HttpReply, extra: list[tuple[bytes, bytes]] | None = None) -> None:
+async def _send_reply(
+    send: Send, reply: HttpReply, extra: list[tuple[bytes, bytes]] | None = None
+) -> None:
     headers = [
         (b"content-type", reply.content_type.encode("latin-1")),
         (b"content-length", str(len(reply.body)).encode("latin-1")),
     ]
-    await send({"type": "http.response.start", "status": reply.status, "headers": headers + (extra or [])})
+    await send(
+        {"type": "http.response.start", "status": reply.status, "headers": headers + (extra or [])}
+    )
     await send({"type": "http.response.body", "body": reply.body})
 
 
@@ -75,7 +79,9 @@ def make_asgi_app(
             await _send_reply(send, _text(404, f"statefun functions are served at {path}"))
             return
         if scope.get("method") != "POST":
-            await _send_reply(send, _text(405, "statefun functions accept POST only"), [(b"allow", b"POST")])
+            await _send_reply(
+                send, _text(405, "statefun functions accept POST only"), [(b"allow", b"POST")]
+            )
             return
         declared = _declared_length(scope)
         if declared is not None and declared > max_request_bytes:

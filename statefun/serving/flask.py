@@ -24,7 +24,9 @@ __all__ = ["make_flask_app", "add_statefun_route"]
 
 
 def _response(reply: HttpReply) -> flask.Response:
-    return flask.Response(reply.body, status=reply.status, headers={"Content-Type": reply.content_type})
+    return flask.Response(
+        reply.body, status=reply.status, headers={"Content-Type": reply.content_type}
+    )
 
 
 def add_statefun_route(

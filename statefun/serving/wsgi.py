@@ -1,7 +1,7 @@
 """Serve a ``RequestReplyHandler`` from any WSGI server.
 
-    app = statefun.serving.wsgi.make_wsgi_app(handler)
-    # gunicorn module:app, or wsgiref.simple_server.make_server("", 8000, app).serve_forever()
+app = statefun.serving.wsgi.make_wsgi_app(handler)
+# gunicorn module:app, or wsgiref.simple_server.make_server("", 8000, app).serve_forever()
 """
 
 from __future__ import annotations
@@ -23,7 +23,9 @@ StartResponse = typing.Callable[..., typing.Any]
 WSGIApp = typing.Callable[[dict[str, typing.Any], StartResponse], typing.Iterable[bytes]]
 
 
-def _text(status: str, message: str, extra: list[tuple[str, str]] | None = None) -> tuple[str, list[tuple[str, str]], bytes]:
+def _text(
+    status: str, message: str, extra: list[tuple[str, str]] | None = None
+) -> tuple[str, list[tuple[str, str]], bytes]:
     body = (message + "\n").encode("utf-8")
     headers = [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))]
     return status, headers + (extra or []), body
@@ -43,7 +45,11 @@ def _read_body(environ: dict[str, typing.Any], limit: int) -> bytes | HttpReply:
         except ValueError:
             length = -1
         if length < 0:
-            return HttpReply(400, "text/plain; charset=utf-8", f"invalid Content-Length {raw_length!r}\n".encode())
+            return HttpReply(
+                400,
+                "text/plain; charset=utf-8",
+                f"invalid Content-Length {raw_length!r}\n".encode(),
+            )
         if length > limit:
             return too_large_reply(length, limit)
         body = typing.cast(bytes, stream.read(length)) if length else b""
@@ -70,9 +76,13 @@ def make_wsgi_app(
 ) -> WSGIApp:
     """A WSGI application serving ``handler`` on ``POST path`` (any path if ``path`` is None)."""
 
-    def app(environ: dict[str, typing.Any], start_response: StartResponse) -> typing.Iterable[bytes]:
+    def app(
+        environ: dict[str, typing.Any], start_response: StartResponse
+    ) -> typing.Iterable[bytes]:
         if path is not None and environ.get("PATH_INFO", "") != path:
-            status, headers, body = _text("404 Not Found", f"statefun functions are served at {path}")
+            status, headers, body = _text(
+                "404 Not Found", f"statefun functions are served at {path}"
+            )
         elif environ.get("REQUEST_METHOD") != "POST":
             status, headers, body = _text(
                 "405 Method Not Allowed", "statefun functions accept POST only", [("Allow", "POST")]

@@ -61,7 +61,6 @@ def response(data: bytes) -> FromFunction:
 # --- A small scenario run against every serving adapter -------------------------------------
 
 
-
 # A limit small enough that the scenario can exceed it cheaply.
 SCENARIO_LIMIT = 4096
 
@@ -75,7 +74,9 @@ def scenario_handler() -> RequestReplyHandler:
     def greet(context: Context, message: Message) -> None:
         seen = context.storage.seen or 0
         context.storage.seen = seen + 1
-        context.send(message_builder("ex/inbox", message.as_string() or "?", str_value=f"hello #{seen}"))
+        context.send(
+            message_builder("ex/inbox", message.as_string() or "?", str_value=f"hello #{seen}")
+        )
 
     @functions.bind("ex/failing")
     def failing(context: Context, message: Message) -> None:
@@ -121,13 +122,21 @@ def run_adapter_scenario(post: Post, caplog: typing.Any) -> None:
         check(good_request()[:cut], 400, "not a ToFunction message")
     check(request("ex/nobody", "a", [to_typed_value(StringType, "a")]), 404, "'ex/nobody'")
     wrong_state = request(
-        "ex/greeter", "a", [to_typed_value(StringType, "a")], state={"seen": to_typed_value(StringType, "x")}
+        "ex/greeter",
+        "a",
+        [to_typed_value(StringType, "a")],
+        state={"seen": to_typed_value(StringType, "x")},
     )
     check(wrong_state, 400, "Type mismatch")
     with caplog.at_level(logging.ERROR, logger="statefun.serving"):
-        failed = check(request("ex/failing", "a", [to_typed_value(StringType, "a")]), 500, "RuntimeError")
+        failed = check(
+            request("ex/failing", "a", [to_typed_value(StringType, "a")]), 500, "RuntimeError"
+        )
     assert b"boom" not in failed and b"Traceback" not in failed
-    assert any("boom from user code" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1])) for r in caplog.records)
+    assert any(
+        "boom from user code" in (r.exc_text or "") or (r.exc_info and "boom" in str(r.exc_info[1]))
+        for r in caplog.records
+    )
     check(b"\x00" * (SCENARIO_LIMIT + 1), 413, "too large")
     assert check(good_request(), 200) == expected
 
@@ -135,7 +144,9 @@ def run_adapter_scenario(post: Post, caplog: typing.Any) -> None:
 def urllib_post(url: str, method: str = "POST") -> typing.Callable[[bytes], tuple[int, str, bytes]]:
     def post(body: bytes) -> tuple[int, str, bytes]:
         request = urllib.request.Request(
-            url, data=body if method == "POST" else None, method=method,
+            url,
+            data=body if method == "POST" else None,
+            method=method,
             headers={"Content-Type": "application/octet-stream"},
         )
         try:

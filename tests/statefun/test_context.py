@@ -35,7 +35,9 @@ def test_context_exposes_address_and_collects_in_order() -> None:
     context.cancel_delayed_message("token")
     context.send_egress(kafka_egress_message("ex/out", "t", "v"))
     assert context.messages == [first]
-    assert [(d.is_cancellation, d.duration, d.cancellation_token) for d in context.delayed_messages] == [
+    assert [
+        (d.is_cancellation, d.duration, d.cancellation_token) for d in context.delayed_messages
+    ] == [
         (False, 1500, "token"),
         (True, 0, "token"),
     ]
@@ -45,7 +47,10 @@ def test_context_exposes_address_and_collects_in_order() -> None:
 def test_bad_typenames_are_refused_when_sending() -> None:
     context = make_context()
     bad = Message("no-slash", "id", TypedValue())
-    with pytest.raises(TypenameError, match="the target typename of a sent message must be of the form 'namespace/name', got 'no-slash'"):
+    with pytest.raises(
+        TypenameError,
+        match="the target typename of a sent message must be of the form 'namespace/name', got 'no-slash'",
+    ):
         context.send(bad)
     with pytest.raises(TypenameError, match="'no-slash'"):
         context.send_after(timedelta(seconds=1), bad)

@@ -19,7 +19,9 @@ def test_sdk_address_is_frozen_and_hashable() -> None:
 
 
 def test_simple_type_round_trips_and_requires_all_arguments() -> None:
-    pair = simple_type("ex/pair", lambda v: f"{v[0]},{v[1]}".encode(), lambda b: tuple(b.decode().split(",")))
+    pair = simple_type(
+        "ex/pair", lambda v: f"{v[0]},{v[1]}".encode(), lambda b: tuple(b.decode().split(","))
+    )
     serializer = pair.serializer()
     assert serializer.serialize(("a", "b")) == b"a,b"
     assert serializer.deserialize(b"a,b") == ("a", "b")
@@ -85,7 +87,9 @@ def test_parse_typename_rejects(bad: str) -> None:
 
 def test_validate_typename_names_what_and_value() -> None:
     assert validate_typename("a/b", "x") == "a/b"
-    with pytest.raises(TypenameError, match="the egress typename must be of the form 'namespace/name', got 'nope'"):
+    with pytest.raises(
+        TypenameError, match="the egress typename must be of the form 'namespace/name', got 'nope'"
+    ):
         validate_typename("nope", "the egress typename")
     with pytest.raises(TypenameError, match="got int 3"):
         validate_typename(3, "a typename")

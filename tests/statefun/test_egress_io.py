@@ -28,7 +28,9 @@ def kafka_record(data: bytes | None) -> KafkaProducerRecord:
 def test_kafka_value_conversion(value: object, expected: bytes) -> None:
     message = kafka_egress_message("ex/kafka", "topic", value)
     assert message.typename == "ex/kafka"
-    assert message.value_typename() == "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+    assert (
+        message.value_typename() == "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+    )
     record = kafka_record(message.raw_value())
     assert record.value_bytes == expected
     assert record.topic == "topic"
@@ -37,9 +39,12 @@ def test_kafka_value_conversion(value: object, expected: bytes) -> None:
 
 def test_kafka_key_and_value_type() -> None:
     message = kafka_egress_message("ex/kafka", "t", 3, value_type=IntType, key="k")
-    assert message.raw_value() == KafkaProducerRecord(
-        key="k", value_bytes=b"\x0d\x03\x00\x00\x00", topic="t"
-    ).SerializeToString()
+    assert (
+        message.raw_value()
+        == KafkaProducerRecord(
+            key="k", value_bytes=b"\x0d\x03\x00\x00\x00", topic="t"
+        ).SerializeToString()
+    )
 
 
 def test_kafka_errors() -> None:
@@ -53,10 +58,15 @@ def test_kafka_errors() -> None:
 
 def test_kinesis() -> None:
     message = kinesis_egress_message("ex/kin", "s", "v", "pk", explicit_hash_key="h")
-    assert message.value_typename() == "type.googleapis.com/io.statefun.sdk.egress.KinesisEgressRecord"
-    assert message.raw_value() == KinesisEgressRecord(
-        partition_key="pk", value_bytes=b"v", stream="s", explicit_hash_key="h"
-    ).SerializeToString()
+    assert (
+        message.value_typename() == "type.googleapis.com/io.statefun.sdk.egress.KinesisEgressRecord"
+    )
+    assert (
+        message.raw_value()
+        == KinesisEgressRecord(
+            partition_key="pk", value_bytes=b"v", stream="s", explicit_hash_key="h"
+        ).SerializeToString()
+    )
     typed = kinesis_egress_message("ex/kin", "s", 7, "pk", value_type=IntType)
     record = KinesisEgressRecord()
     record.ParseFromString(typed.raw_value() or b"")

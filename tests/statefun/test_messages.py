@@ -39,7 +39,9 @@ def test_custom_type_round_trip() -> None:
 def test_as_type_refuses_a_different_typename() -> None:
     message = message_builder("ex/fn", "id", str_value="hi")
     assert not message.is_int()
-    with pytest.raises(MessageTypeMismatchError, match="'io.statefun.types/string', not 'io.statefun.types/int'"):
+    with pytest.raises(
+        MessageTypeMismatchError, match="'io.statefun.types/string', not 'io.statefun.types/int'"
+    ):
         message.as_int()
     with pytest.raises(TypeError):
         message.as_type(make_json_type("ex/doc"))

@@ -49,12 +49,27 @@ def handler_for(
 def test_missing_state_reference_bytes() -> None:
     handler = handler_for(
         lambda c, m: None,
-        [ValueSpec("seen", IntType), ValueSpec("name", StringType, expire_after_call=timedelta(seconds=5))],
+        [
+            ValueSpec("seen", IntType),
+            ValueSpec("name", StringType, expire_after_call=timedelta(seconds=5)),
+        ],
     )
     expected = (
         "aa064a"
-        "0a1f" + "0a04" + b"seen".hex() + "1200" + "1a15" + INT.encode().hex()
-        + "0a27" + "0a04" + b"name".hex() + "1205" + "0802" + "108827" + "1a18" + STRING.encode().hex()
+        "0a1f"
+        + "0a04"
+        + b"seen".hex()
+        + "1200"
+        + "1a15"
+        + INT.encode().hex()
+        + "0a27"
+        + "0a04"
+        + b"name".hex()
+        + "1205"
+        + "0802"
+        + "108827"
+        + "1a18"
+        + STRING.encode().hex()
     )
     assert handler.handle_sync(request("ex/fn", "a", [hello()])).hex() == expected
 
@@ -62,13 +77,22 @@ def test_missing_state_reference_bytes() -> None:
 def test_missing_state_lists_only_the_missing_specs_with_write_expiry() -> None:
     handler = handler_for(
         lambda c, m: None,
-        [ValueSpec("seen", IntType), ValueSpec("name", StringType, expire_after_write=timedelta(minutes=1))],
+        [
+            ValueSpec("seen", IntType),
+            ValueSpec("name", StringType, expire_after_write=timedelta(minutes=1)),
+        ],
     )
     data = handler.handle_sync(request("ex/fn", "a", [hello()], state={"seen": None}))
     missing = response(data).incomplete_invocation_context.missing_values
-    assert [(m.state_name, m.type_typename, m.expiration_spec.mode, m.expiration_spec.expire_after_millis) for m in missing] == [
-        ("name", STRING, FromFunction.ExpirationSpec.AFTER_WRITE, 60000)
-    ]
+    assert [
+        (
+            m.state_name,
+            m.type_typename,
+            m.expiration_spec.mode,
+            m.expiration_spec.expire_after_millis,
+        )
+        for m in missing
+    ] == [("name", STRING, FromFunction.ExpirationSpec.AFTER_WRITE, 60000)]
 
 
 def test_modify_reference_bytes() -> None:
@@ -76,13 +100,20 @@ def test_modify_reference_bytes() -> None:
         context.storage.seen = (context.storage.seen or 0) + 1
 
     handler = handler_for(count, [ValueSpec("seen", IntType)])
-    data = handler.handle_sync(request("ex/fn", "a", [hello()], state={"seen": to_typed_value(IntType, 1)}))
-    assert data.hex() == "a2062c0a2a080112047365656e1a200a15696f2e737461746566756e2e74797065732f696e7410011a050d02000000"
+    data = handler.handle_sync(
+        request("ex/fn", "a", [hello()], state={"seen": to_typed_value(IntType, 1)})
+    )
+    assert (
+        data.hex()
+        == "a2062c0a2a080112047365656e1a200a15696f2e737461746566756e2e74797065732f696e7410011a050d02000000"
+    )
 
 
 def test_no_effect_gives_an_empty_body() -> None:
     handler = handler_for(lambda c, m: c.storage.seen, [ValueSpec("seen", IntType)])
-    assert handler.handle_sync(request("ex/fn", "a", [hello(), hello()], state={"seen": None})) == b""
+    assert (
+        handler.handle_sync(request("ex/fn", "a", [hello(), hello()], state={"seen": None})) == b""
+    )
     assert handler.handle_sync(request("ex/fn", "a", [], state={"seen": None})) == b""
 
 
@@ -100,8 +131,12 @@ def test_mutations_follow_declaration_order_not_write_order() -> None:
         context.storage.b = "x"
         context.storage.a = 0
 
-    handler = handler_for(write, [ValueSpec("a", IntType), ValueSpec("b", StringType), ValueSpec("c", IntType)])
-    data = handler.handle_sync(request("ex/fn", "a", [hello()], state={"a": None, "b": None, "c": None}))
+    handler = handler_for(
+        write, [ValueSpec("a", IntType), ValueSpec("b", StringType), ValueSpec("c", IntType)]
+    )
+    data = handler.handle_sync(
+        request("ex/fn", "a", [hello()], state={"a": None, "b": None, "c": None})
+    )
     mutations = response(data).invocation_result.state_mutations
     assert [(m.state_name, m.mutation_type) for m in mutations] == [("a", 1), ("b", 1)]
     # 0 encodes to zero bytes but has_value=true still tells the runtime it is present.
@@ -118,15 +153,38 @@ def test_delayed_sends_and_cancellations_share_one_list_in_call_order() -> None:
     data = handler.handle_sync(request("ex/fn", "a", [hello()]))
     first = (
         "08d00f"  # delay_in_ms 2000
-        + "120a" + "0a02" + b"ex".hex() + "1201" + b"a".hex() + "1a01" + b"1".hex()
-        + "1a20" + "0a15" + INT.encode().hex() + "1001" + "1a05" + "0d01000000"
-        + "5a02" + b"t1".hex()
+        + "120a"
+        + "0a02"
+        + b"ex".hex()
+        + "1201"
+        + b"a".hex()
+        + "1a01"
+        + b"1".hex()
+        + "1a20"
+        + "0a15"
+        + INT.encode().hex()
+        + "1001"
+        + "1a05"
+        + "0d01000000"
+        + "5a02"
+        + b"t1".hex()
     )
     cancel = "5001" + "5a02" + b"t0".hex()
     second = (
         "0805"
-        + "120a" + "0a02" + b"ex".hex() + "1201" + b"b".hex() + "1a01" + b"2".hex()
-        + "1a20" + "0a15" + INT.encode().hex() + "1001" + "1a05" + "0d02000000"
+        + "120a"
+        + "0a02"
+        + b"ex".hex()
+        + "1201"
+        + b"b".hex()
+        + "1a01"
+        + b"2".hex()
+        + "1a20"
+        + "0a15"
+        + INT.encode().hex()
+        + "1001"
+        + "1a05"
+        + "0d02000000"
     )
     body = "".join(
         "1a" + bytes([len(bytes.fromhex(part))]).hex() + part for part in (first, cancel, second)
@@ -144,7 +202,9 @@ def test_greeter_response_matches_field_by_field_construction() -> None:
 
     handler = handler_for(greet, [ValueSpec("seen", IntType)])
     data = handler.handle_sync(
-        request("ex/fn", "bob", [hello("bob"), hello("eve")], state={"seen": to_typed_value(IntType, 7)})
+        request(
+            "ex/fn", "bob", [hello("bob"), hello("eve")], state={"seen": to_typed_value(IntType, 7)}
+        )
     )
 
     # Built the way upstream's collect_* functions build it.
@@ -164,7 +224,9 @@ def test_greeter_response_matches_field_by_field_construction() -> None:
         egress = result.outgoing_egresses.add()
         egress.egress_namespace = "ex"
         egress.egress_type = "out"
-        egress.argument.CopyFrom(kafka_egress_message("ex/out", "greetings", f"hi {name}", key=name).typed_value)
+        egress.argument.CopyFrom(
+            kafka_egress_message("ex/out", "greetings", f"hi {name}", key=name).typed_value
+        )
     assert data == expected.SerializeToString()
 
 
@@ -194,7 +256,10 @@ def test_async_functions_via_both_entry_points() -> None:
     via_sync = handler.handle_sync(body)
     via_async = asyncio.run(handler.handle_async(body))
     assert via_sync == via_async
-    assert response(via_sync).invocation_result.state_mutations[0].state_value.value == b"\x0d\x03\x00\x00\x00"
+    assert (
+        response(via_sync).invocation_result.state_mutations[0].state_value.value
+        == b"\x0d\x03\x00\x00\x00"
+    )
 
 
 def test_handle_sync_works_inside_a_running_event_loop() -> None:
@@ -310,11 +375,16 @@ def test_states_sent_in_another_order_still_mutate_in_declaration_order() -> Non
 
     handler = handler_for(write, [ValueSpec("a", IntType), ValueSpec("b", StringType)])
     in_order = request("ex/fn", "a", [hello()], state={"a": to_typed_value(IntType, 1), "b": None})
-    reversed_order = request("ex/fn", "a", [hello()], state={"b": None, "a": to_typed_value(IntType, 1)})
+    reversed_order = request(
+        "ex/fn", "a", [hello()], state={"b": None, "a": to_typed_value(IntType, 1)}
+    )
     with_extra = request(
         "ex/fn", "a", [hello()], state={"zz": None, "b": None, "a": to_typed_value(IntType, 1)}
     )
     expected = handler.handle_sync(in_order)
-    assert [m.state_name for m in response(expected).invocation_result.state_mutations] == ["a", "b"]
+    assert [m.state_name for m in response(expected).invocation_result.state_mutations] == [
+        "a",
+        "b",
+    ]
     assert handler.handle_sync(reversed_order) == expected
     assert handler.handle_sync(with_extra) == expected

@@ -84,7 +84,10 @@ def test_unknown_typename_is_a_key_error_listing_known_functions() -> None:
     with pytest.raises(KeyError) as raised:
         functions.for_typename("ex/other")
     assert isinstance(raised.value, FunctionNotFoundError)
-    assert str(raised.value) == "no function is registered for typename 'ex/other' (registered: ex/known)"
+    assert (
+        str(raised.value)
+        == "no function is registered for typename 'ex/other' (registered: ex/known)"
+    )
 
 
 def test_reregistering_replaces() -> None:

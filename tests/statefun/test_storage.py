@@ -78,7 +78,9 @@ def test_resolved_storage_reads_writes_and_deletes() -> None:
 
 def test_unknown_state_attribute_errors_name_the_function() -> None:
     storage = resolve(make_address_storage_spec([]), "ex/fn", []).storage
-    with pytest.raises(AttributeError, match="'nope' is not a registered ValueSpec for the function 'ex/fn'"):
+    with pytest.raises(
+        AttributeError, match="'nope' is not a registered ValueSpec for the function 'ex/fn'"
+    ):
         storage.nope
     with pytest.raises(AttributeError, match="'nope' is not a registered ValueSpec"):
         storage.nope = 1
@@ -128,5 +130,7 @@ def test_mismatched_state_type_raises_on_read() -> None:
 def test_unencodable_value_names_type_and_value() -> None:
     cell = Cell(IntType, None)
     cell.set("seven")  # type: ignore[arg-type]
-    with pytest.raises(StateEncodingError, match="cannot store str value 'seven' as io.statefun.types/int"):
+    with pytest.raises(
+        StateEncodingError, match="cannot store str value 'seven' as io.statefun.types/int"
+    ):
         cell.encoded()

@@ -37,7 +37,11 @@ def build() -> StatefulFunctions:
         name = message.as_string()
         seen = context.storage.seen_count or 0
         context.storage.seen_count = seen + 1
-        context.send(message_builder("ex/inbox", name or "?", str_value=f"Hello {name} for the {seen}th time!"))
+        context.send(
+            message_builder(
+                "ex/inbox", name or "?", str_value=f"Hello {name} for the {seen}th time!"
+            )
+        )
         context.send_egress(kafka_egress_message("ex/kafka", "greetings", f"hi {name}", key=name))
         if context.caller is not None:
             context.send_egress(kinesis_egress_message("ex/kinesis", "s", b"raw", "pk"))
@@ -46,7 +50,11 @@ def build() -> StatefulFunctions:
     @functions.bind("ex/scheduler", [ValueSpec("profile", Profile)])
     def schedule(context: Context, message: Message) -> None:
         del context.storage.profile
-        context.send_after(timedelta(minutes=1), message_builder("ex/b", "1", value={"a": 1}, value_type=Profile), "t")
+        context.send_after(
+            timedelta(minutes=1),
+            message_builder("ex/b", "1", value={"a": 1}, value_type=Profile),
+            "t",
+        )
         context.cancel_delayed_message("old")
 
     return functions
@@ -58,7 +66,9 @@ def test_greeter_round_trip_gives_plain_values() -> None:
     assert result.state == {"seen_count": 5, "profile": None}
     assert result.state_changes == {"seen_count": 5}
     assert result.messages == [
-        SentMessage("ex/inbox", "alice", "io.statefun.types/string", "Hello alice for the 3th time!"),
+        SentMessage(
+            "ex/inbox", "alice", "io.statefun.types/string", "Hello alice for the 3th time!"
+        ),
         SentMessage("ex/inbox", "bob", "io.statefun.types/string", "Hello bob for the 4th time!"),
     ]
     assert result.egress[0] == KafkaRecord("ex/kafka", "greetings", "alice", b"hi alice")
@@ -73,17 +83,23 @@ def test_caller_and_kinesis() -> None:
 
 
 def test_delays_cancellations_and_deletes() -> None:
-    result = FunctionHarness(build(), "ex/scheduler").invoke(("x", StringType), state={"profile": {"n": 1}})
+    result = FunctionHarness(build(), "ex/scheduler").invoke(
+        ("x", StringType), state={"profile": {"n": 1}}
+    )
     assert result.state == {"profile": None}
     assert result.state_changes == {"profile": None}
-    assert result.delayed == [DelayedMessage(timedelta(minutes=1), "ex/b", "1", "ex/profile", {"a": 1}, "t")]
+    assert result.delayed == [
+        DelayedMessage(timedelta(minutes=1), "ex/b", "1", "ex/profile", {"a": 1}, "t")
+    ]
     assert result.cancellations == ["old"]
 
 
 def test_unknown_types_come_back_as_bytes_unless_registered() -> None:
     functions = StatefulFunctions()
     Point = make_json_type("ex/point")
-    functions.register("ex/fn", lambda c, m: c.send(message_builder("ex/b", "1", value=[1, 2], value_type=Point)))
+    functions.register(
+        "ex/fn", lambda c, m: c.send(message_builder("ex/b", "1", value=[1, 2], value_type=Point))
+    )
     assert FunctionHarness(functions, "ex/fn").invoke(1).messages[0].value == b"[1, 2]"
     assert FunctionHarness(functions, "ex/fn", types=[Point]).invoke(1).messages[0].value == [1, 2]
 

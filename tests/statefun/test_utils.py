@@ -12,7 +12,9 @@ from statefun.wrapper_types import IntType, StringType
 def test_make_protobuf_type_names_and_round_trips() -> None:
     tpe = make_protobuf_type(StringValue)
     assert tpe.typename == "type.googleapis.com/google.protobuf.StringValue"
-    assert make_protobuf_type(StringValue, namespace="ex").typename == "ex/google.protobuf.StringValue"
+    assert (
+        make_protobuf_type(StringValue, namespace="ex").typename == "ex/google.protobuf.StringValue"
+    )
     data = tpe.serializer().serialize(StringValue(value="x"))
     assert data == b"\x0a\x01x"
     assert tpe.serializer().deserialize(data) == StringValue(value="x")
@@ -38,6 +40,8 @@ def test_from_typed_value() -> None:
     assert from_typed_value(IntType, None) is None
     assert from_typed_value(IntType, TypedValue(typename="io.statefun.types/int")) is None
     assert from_typed_value(IntType, to_typed_value(IntType, 7)) == 7
-    with pytest.raises(TypeError, match="Type mismatch: type io.statefun.types/string \\(remote\\)") as raised:
+    with pytest.raises(
+        TypeError, match="Type mismatch: type io.statefun.types/string \\(remote\\)"
+    ) as raised:
         from_typed_value(IntType, to_typed_value(StringType, "x"))
     assert isinstance(raised.value, StateTypeMismatchError)

@@ -36,9 +36,13 @@ def argument(generator: random.Random) -> tuple[TypedValue, bytes]:
     value_typename, value = typename(generator), blob(generator)
     if generator.random() < 0.3:
         # A user-built protobuf TypedValue, possibly without a value: serialized by protobuf.
-        typed_value = TypedValue(typename=value_typename, has_value=generator.random() < 0.5, value=value)
+        typed_value = TypedValue(
+            typename=value_typename, has_value=generator.random() < 0.5, value=value
+        )
         return typed_value, typed_value.SerializeToString()
-    return TypedValue(typename=value_typename, has_value=True, value=value), wire.typed_value(value_typename, value)
+    return TypedValue(typename=value_typename, has_value=True, value=value), wire.typed_value(
+        value_typename, value
+    )
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -56,7 +60,9 @@ def test_invocation_response_matches_protobuf(seed: int) -> None:
             mutation.mutation_type = FromFunction.PersistedValueMutation.DELETE
         else:
             mutation.mutation_type = FromFunction.PersistedValueMutation.MODIFY
-            mutation.state_value.CopyFrom(TypedValue(typename=state_typename, has_value=True, value=value))
+            mutation.state_value.CopyFrom(
+                TypedValue(typename=state_typename, has_value=True, value=value)
+            )
         mutations.append(wire.persisted_value_mutation(name, state_typename, value))
     for _ in range(generator.randint(0, 4)):
         target, id = typename(generator), text(generator, allow_empty=False)
@@ -92,7 +98,10 @@ def test_invocation_response_matches_protobuf(seed: int) -> None:
         egress.egress_namespace, egress.egress_type = target.rsplit("/", 1)
         egress.argument.CopyFrom(typed_value)
         egresses.append(wire.egress_message(target, encoded))
-    assert wire.invocation_response(mutations, outgoing, delayed, egresses) == expected.SerializeToString()
+    assert (
+        wire.invocation_response(mutations, outgoing, delayed, egresses)
+        == expected.SerializeToString()
+    )
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -109,7 +118,10 @@ def test_egress_records_match_protobuf(seed: int) -> None:
     kinesis = KinesisEgressRecord(partition_key=partition_key, value_bytes=value, stream=topic)
     if hash_key is not None:
         kinesis.explicit_hash_key = hash_key
-    assert wire.kinesis_egress_record(partition_key, value, topic, hash_key) == kinesis.SerializeToString()
+    assert (
+        wire.kinesis_egress_record(partition_key, value, topic, hash_key)
+        == kinesis.SerializeToString()
+    )
 
 
 def test_varint() -> None:

@@ -32,7 +32,9 @@ def test_reference_byte_examples(tpe: Type[typing.Any], value: typing.Any, encod
 
 
 def test_typenames() -> None:
-    assert [t.typename for t in (BoolType, IntType, LongType, FloatType, DoubleType, StringType)] == [
+    assert [
+        t.typename for t in (BoolType, IntType, LongType, FloatType, DoubleType, StringType)
+    ] == [
         "io.statefun.types/bool",
         "io.statefun.types/int",
         "io.statefun.types/long",
@@ -48,7 +50,11 @@ def test_typenames() -> None:
         (IntType, types_pb2.IntWrapper, [1, -1, 2**31 - 1, -(2**31), 7, 0]),
         (LongType, types_pb2.LongWrapper, [2**63 - 1, -(2**63), 1, 0, -5]),
         (BoolType, types_pb2.BooleanWrapper, [True, False]),
-        (StringType, types_pb2.StringWrapper, ["", "a", "ä€😀", "x" * 127, "x" * 128, "y" * 100000]),
+        (
+            StringType,
+            types_pb2.StringWrapper,
+            ["", "a", "ä€😀", "x" * 127, "x" * 128, "y" * 100000],
+        ),
     ],
 )
 def test_fast_paths_match_protobuf_encoding(

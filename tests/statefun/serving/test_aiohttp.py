@@ -12,7 +12,12 @@ aiohttp = pytest.importorskip("aiohttp")
 from aiohttp import web  # noqa: E402
 
 from statefun.serving.aiohttp import make_app, make_request_handler  # noqa: E402
-from statefun_test_wire import SCENARIO_LIMIT, good_request, run_adapter_scenario, scenario_handler  # noqa: E402
+from statefun_test_wire import (
+    SCENARIO_LIMIT,
+    good_request,
+    run_adapter_scenario,
+    scenario_handler,
+)  # noqa: E402
 
 TIMEOUT = 10.0
 

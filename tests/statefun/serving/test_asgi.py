@@ -18,7 +18,12 @@ from statefun_test_wire import SCENARIO_LIMIT, good_request, run_adapter_scenari
 
 
 async def drive(
-    app: typing.Any, body: bytes, *, method: str = "POST", path: str = "/statefun", chunk: int = 1000,
+    app: typing.Any,
+    body: bytes,
+    *,
+    method: str = "POST",
+    path: str = "/statefun",
+    chunk: int = 1000,
     declare_length: bool = True,
 ) -> tuple[int, dict[bytes, bytes], bytes]:
     pieces = [body[i : i + chunk] for i in range(0, len(body), chunk)] or [b""]

@@ -24,7 +24,9 @@ TIMEOUT = 10.0
 def test_flask_round_trip_and_bad_input(caplog: pytest.LogCaptureFixture) -> None:
     app = make_flask_app(scenario_handler(), max_request_bytes=SCENARIO_LIMIT)
     server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+    )
     thread.start()
     try:
         run_adapter_scenario(urllib_post(f"http://127.0.0.1:{server.port}/statefun"), caplog)

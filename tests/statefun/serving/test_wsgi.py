@@ -10,7 +10,13 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 
 from statefun.serving.wsgi import make_wsgi_app
-from statefun_test_wire import SCENARIO_LIMIT, good_request, run_adapter_scenario, scenario_handler, urllib_post
+from statefun_test_wire import (
+    SCENARIO_LIMIT,
+    good_request,
+    run_adapter_scenario,
+    scenario_handler,
+    urllib_post,
+)
 
 TIMEOUT = 10.0
 
@@ -24,7 +30,9 @@ class ServerThread:
     def __init__(self, app: typing.Any) -> None:
         self.server: WSGIServer = make_server("127.0.0.1", 0, app, handler_class=QuietHandler)
         self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+        self.thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
         self.thread.start()
 
     def close(self) -> None:
@@ -63,5 +71,9 @@ def test_content_length_edge_cases() -> None:
     chunked = {**base, "wsgi.input_terminated": True, "wsgi.input": io.BytesIO(good_request())}
     status, body = call(app, chunked)
     assert status == "200 OK" and body == scenario_handler().handle_sync(good_request())
-    too_big = {**base, "wsgi.input_terminated": True, "wsgi.input": io.BytesIO(b"x" * (SCENARIO_LIMIT + 1))}
+    too_big = {
+        **base,
+        "wsgi.input_terminated": True,
+        "wsgi.input": io.BytesIO(b"x" * (SCENARIO_LIMIT + 1)),
+    }
     assert call(app, too_big)[0].startswith("413")
