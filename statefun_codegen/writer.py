@@ -24,6 +24,7 @@ class Plan:
     out_dir: Path
     writes: tuple[OutputFile, ...]  # new or changed
     stale: tuple[str, ...]  # ours on disk, no longer produced
+    foreign: tuple[str, ...] = ()  # would overwrite a file we did not generate
 
     @property
     def changed(self) -> bool:
@@ -42,6 +43,7 @@ def is_ours(path: Path) -> bool:
 
 def plan(out_dir: Path, files: Sequence[OutputFile], owned_dirs: Sequence[str]) -> Plan:
     writes: list[OutputFile] = []
+    foreign: list[str] = []
     produced = {f.path for f in files}
     for file in files:
         target = out_dir / file.path
@@ -55,6 +57,8 @@ def plan(out_dir: Path, files: Sequence[OutputFile], owned_dirs: Sequence[str]) 
             writes.append(file)
             continue
         if current != file.content.encode("utf-8"):
+            if MARKER_LINE.encode() not in current[:512]:
+                foreign.append(file.path)
             writes.append(file)
     stale: set[str] = set()
     candidates = [out_dir / d for d in owned_dirs]
@@ -72,7 +76,7 @@ def plan(out_dir: Path, files: Sequence[OutputFile], owned_dirs: Sequence[str]) 
             relative = path.relative_to(out_dir).as_posix()
             if relative not in produced and is_ours(path):
                 stale.add(relative)
-    return Plan(out_dir, tuple(writes), tuple(sorted(stale)))
+    return Plan(out_dir, tuple(writes), tuple(sorted(stale)), tuple(foreign))
 
 
 def unified_diff(plan_: Plan) -> str:
