@@ -134,23 +134,24 @@ class AddressScopedStorage:
         object.__setattr__(self, "_typename", typename)
         object.__setattr__(self, "_cells", cells)
 
-    def __getattr__(self, name: str) -> typing.Any:
-        raise AttributeError(
-            f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
+    def _unknown(self, name: str) -> AttributeError:
+        declared = ", ".join(self._cells) or "none"
+        return AttributeError(
+            f"'{name}' is not a registered ValueSpec for the function '{self._typename}' "
+            f"(declared: {declared})"
         )
+
+    def __getattr__(self, name: str) -> typing.Any:
+        raise self._unknown(name)
 
     def __setattr__(self, name: str, value: typing.Any) -> None:
         if name not in self._cells:
-            raise AttributeError(
-                f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
-            )
+            raise self._unknown(name)
         object.__setattr__(self, name, value)
 
     def __delattr__(self, name: str) -> None:
         if name not in self._cells:
-            raise AttributeError(
-                f"'{name}' is not a registered ValueSpec for the function '{self._typename}'"
-            )
+            raise self._unknown(name)
         object.__delattr__(self, name)
 
     def __repr__(self) -> str:

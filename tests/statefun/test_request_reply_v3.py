@@ -388,3 +388,25 @@ def test_states_sent_in_another_order_still_mutate_in_declaration_order() -> Non
     ]
     assert handler.handle_sync(reversed_order) == expected
     assert handler.handle_sync(with_extra) == expected
+
+
+def test_handle_sync_from_many_threads_runs_async_functions_on_per_thread_loops() -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    loops: set[int] = set()
+    lock = threading.Lock()
+
+    async def count(context: Context, message: Message) -> None:
+        with lock:
+            loops.add(id(asyncio.get_running_loop()))
+        await asyncio.sleep(0.001)
+        context.storage.seen = (context.storage.seen or 0) + 1
+
+    handler = handler_for(count, [ValueSpec("seen", IntType)])
+    body = request("ex/fn", "a", [hello()] * 2, state={"seen": to_typed_value(IntType, 5)})
+    expected = handler.handle_sync(body)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: handler.handle_sync(body), range(16)))
+    assert results == [expected] * 16
+    assert 2 <= len(loops) <= 5

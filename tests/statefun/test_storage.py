@@ -76,16 +76,22 @@ def test_resolved_storage_reads_writes_and_deletes() -> None:
     assert cells["b"].typed_value is None
 
 
-def test_unknown_state_attribute_errors_name_the_function() -> None:
-    storage = resolve(make_address_storage_spec([]), "ex/fn", []).storage
-    with pytest.raises(
-        AttributeError, match="'nope' is not a registered ValueSpec for the function 'ex/fn'"
-    ):
+def test_unknown_state_attribute_errors_name_the_function_and_declared_states() -> None:
+    message = "'nope' is not a registered ValueSpec for the function 'ex/fn' \\(declared: a, b\\)"
+    storage: typing.Any = resolve(
+        make_address_storage_spec(SPECS),
+        "ex/fn",
+        [PersistedValueLike("a", None), PersistedValueLike("b", None)],
+    ).storage
+    with pytest.raises(AttributeError, match=message):
         storage.nope
-    with pytest.raises(AttributeError, match="'nope' is not a registered ValueSpec"):
+    with pytest.raises(AttributeError, match=message):
         storage.nope = 1
-    with pytest.raises(AttributeError, match="'nope' is not a registered ValueSpec"):
+    with pytest.raises(AttributeError, match=message):
         del storage.nope
+    empty: typing.Any = resolve(make_address_storage_spec([]), "ex/fn", []).storage
+    with pytest.raises(AttributeError, match="\\(declared: none\\)"):
+        empty.nope
 
 
 def test_duplicate_and_reserved_names_are_rejected() -> None:
