@@ -100,7 +100,9 @@ def timed(command: list[str], out: Path) -> float:
     return time.perf_counter() - start
 
 
-def interleaved(runs: int, baseline: tuple[list[str], Path], ours: tuple[list[str], Path]) -> tuple[float, float]:
+def interleaved(
+    runs: int, baseline: tuple[list[str], Path], ours: tuple[list[str], Path]
+) -> tuple[float, float]:
     """Best of ``runs`` for each, alternating, so a busy machine hits both alike."""
     base_times, our_times = [], []
     for _ in range(runs):
@@ -132,11 +134,21 @@ def main() -> int:
         protoc, ours = interleaved(
             args.runs,
             (
-                [sys.executable, "-m", "grpc_tools.protoc", f"-I{schema}", f"--python_out={protoc_out}",
-                 f"--pyi_out={protoc_out}", "bench.proto"],
+                [
+                    sys.executable,
+                    "-m",
+                    "grpc_tools.protoc",
+                    f"-I{schema}",
+                    f"--python_out={protoc_out}",
+                    f"--pyi_out={protoc_out}",
+                    "bench.proto",
+                ],
                 protoc_out,
             ),
-            ([sys.executable, "-m", "statefun_codegen", str(schema), "-o", str(ours_out), "-q"], ours_out),
+            (
+                [sys.executable, "-m", "statefun_codegen", str(schema), "-o", str(ours_out), "-q"],
+                ours_out,
+            ),
         )
         results[messages] = (protoc, ours, black_cost(ours_out))
         print(
@@ -145,7 +157,9 @@ def main() -> int:
             f"(black over our own modules would add {results[messages][2]:.2f} s)"
         )
     growth = results[2000][1] / results[200][1]
-    print(f"growth 2000 vs 200 messages: {growth:.2f}x (protoc alone: {results[2000][0] / results[200][0]:.2f}x)")
+    print(
+        f"growth 2000 vs 200 messages: {growth:.2f}x (protoc alone: {results[2000][0] / results[200][0]:.2f}x)"
+    )
     ok = results[200][1] / results[200][0] <= 2.5 and results[200][1] <= 1.0 and growth <= 12
     print("targets met" if ok else "targets NOT met")
     return 0

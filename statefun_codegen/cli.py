@@ -39,13 +39,17 @@ def _parser() -> argparse.ArgumentParser:
         help=".proto files or directories (searched recursively; a directory is also an include root)",
     )
     parser.add_argument("-o", "--out", help="output directory (the functions' Python package)")
-    parser.add_argument("-m", "--manifest", help="the function manifest (default: <first dir>/statefun.yaml)")
+    parser.add_argument(
+        "-m", "--manifest", help="the function manifest (default: <first dir>/statefun.yaml)"
+    )
     parser.add_argument(
         "-I", "--proto-path", action="append", default=None, help="extra include root (repeatable)"
     )
     parser.add_argument("--module-format", choices=FORMATS, help="module.yaml format (default 3.1)")
     parser.add_argument("--package", help="name of the generated subpackage (default 'generated')")
-    parser.add_argument("--module-yaml", help="module.yaml path inside the output (default module.yaml)")
+    parser.add_argument(
+        "--module-yaml", help="module.yaml path inside the output (default module.yaml)"
+    )
     parser.add_argument(
         "--no-stubs", action="store_true", help="do not create missing function-body files"
     )
@@ -99,7 +103,9 @@ def _inputs(settings: Settings) -> tuple[list[Path], list[Path], Path, Path]:
         first_dir = next((Path(p) for p in settings.paths if Path(p).is_dir()), None)
         candidate = first_dir / "statefun.yaml" if first_dir else None
         if candidate is None or not candidate.is_file():
-            raise ConfigError("no manifest: pass --manifest or put statefun.yaml in the schema directory")
+            raise ConfigError(
+                "no manifest: pass --manifest or put statefun.yaml in the schema directory"
+            )
         settings.manifest = str(candidate)
     manifest = Path(settings.manifest)
     if not manifest.is_file():
@@ -161,8 +167,11 @@ def run(argv: Sequence[str] | None = None) -> int:
             sys.stdout.write(unified_diff(the_plan))
         if args.check and not args.quiet:
             for file in the_plan.writes:
-                print(f"would {'create' if not (out_dir / file.path).exists() else 'update'} "
-                      f"{(out_dir / file.path).as_posix()}", file=sys.stderr)
+                print(
+                    f"would {'create' if not (out_dir / file.path).exists() else 'update'} "
+                    f"{(out_dir / file.path).as_posix()}",
+                    file=sys.stderr,
+                )
             for relative in the_plan.stale:
                 print(f"stale generated file {(out_dir / relative).as_posix()}", file=sys.stderr)
         return EXIT_ERRORS if the_plan.changed else EXIT_OK

@@ -52,7 +52,9 @@ def check_options(options: Options) -> list[str]:
     if not options.package.isidentifier():
         problems.append(f"package '{options.package}' is not a Python identifier")
     if not _safe_relative(options.module_yaml):
-        problems.append(f"module_yaml '{options.module_yaml}' must be a relative path inside the output")
+        problems.append(
+            f"module_yaml '{options.module_yaml}' must be a relative path inside the output"
+        )
     return problems
 
 
@@ -69,12 +71,16 @@ def generate(
     return render(model, schema, proto_input, options)
 
 
-def render(model: Model, schema: Schema, proto_input: ProtoInput, options: Options) -> list[OutputFile]:
+def render(
+    model: Model, schema: Schema, proto_input: ProtoInput, options: Options
+) -> list[OutputFile]:
     package = options.package
     header = header_comment(model.sources)
     files: list[OutputFile] = []
+    # protoc's layout is not black's, and black needs minutes on large stubs: users'
+    # black/ruff runs over the repository skip these modules instead of failing on them
     proto_headers = {
-        name: header_comment([name]) + "\n" for name in proto_input.to_generate
+        name: header_comment([name]) + "\n# fmt: off\n" for name in proto_input.to_generate
     }
     raw = dict(proto_input.python_outputs) or protoc_python_outputs(
         proto_input.files, proto_input.to_generate
@@ -94,7 +100,9 @@ def render(model: Model, schema: Schema, proto_input: ProtoInput, options: Optio
         files.append(
             OutputFile(
                 f"{package}/{directory}/__init__.py",
-                render_subpackage_init(header, f"Protobuf modules of {directory.replace('/', '.')}."),
+                render_subpackage_init(
+                    header, f"Protobuf modules of {directory.replace('/', '.')}."
+                ),
             )
         )
     files.append(OutputFile(f"{package}/types.py", _python(render_types(model, header))))
@@ -106,7 +114,9 @@ def render(model: Model, schema: Schema, proto_input: ProtoInput, options: Optio
     )
     for fn in model.functions:
         files.append(
-            OutputFile(f"{package}/functions/{fn.module}.py", _python(render_function(model, fn, header)))
+            OutputFile(
+                f"{package}/functions/{fn.module}.py", _python(render_function(model, fn, header))
+            )
         )
     files.append(OutputFile(f"{package}/__init__.py", _python(render_package_init(model, header))))
     files.append(
@@ -117,14 +127,21 @@ def render(model: Model, schema: Schema, proto_input: ProtoInput, options: Optio
     )
     if options.stubs:
         files.append(
-            OutputFile("__init__.py", '"""StateFun functions (created once by statefun-codegen)."""\n', True)
+            OutputFile(
+                "__init__.py",
+                '"""StateFun functions (created once by statefun-codegen)."""\n',
+                True,
+            )
         )
         for fn in model.functions:
             files.append(OutputFile(f"{fn.module}.py", _python(render_body_stub(fn)), True))
     unsafe = [f.path for f in files if not _safe_relative(f.path)]
     if unsafe:
         raise GenerationError(
-            [Diagnostic(Location(p), "refusing to write outside the output directory") for p in unsafe]
+            [
+                Diagnostic(Location(p), "refusing to write outside the output directory")
+                for p in unsafe
+            ]
         )
     return sorted(files, key=lambda f: f.path)
 

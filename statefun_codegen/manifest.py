@@ -129,7 +129,14 @@ TIMEOUT_KEYS = {"okhttp": ("call", "connect", "read", "write"), "async": ("call"
 FUNCTION_KEYS = ("doc", "input", "state", "sends", "egress")
 STATE_KEYS = ("type", "expire_after_call", "expire_after_write")
 TYPE_KEYS = ("typename", "json")
-KAFKA_INGRESS_KEYS = ("kind", "address", "consumer_group", "startup_position", "topics", "properties")
+KAFKA_INGRESS_KEYS = (
+    "kind",
+    "address",
+    "consumer_group",
+    "startup_position",
+    "topics",
+    "properties",
+)
 KINESIS_INGRESS_KEYS = ("kind", "aws_region", "startup_position", "streams", "properties")
 KAFKA_EGRESS_KEYS = (
     "kind",
@@ -140,7 +147,14 @@ KAFKA_EGRESS_KEYS = (
     "type",
     "properties",
 )
-KINESIS_EGRESS_KEYS = ("kind", "aws_region", "max_outstanding_records", "stream", "type", "properties")
+KINESIS_EGRESS_KEYS = (
+    "kind",
+    "aws_region",
+    "max_outstanding_records",
+    "stream",
+    "type",
+    "properties",
+)
 ROUTE_KEYS = {"kafka": ("topic", "type", "targets"), "kinesis": ("stream", "type", "targets")}
 DELIVERY_SEMANTICS = ("at-least-once", "exactly-once", "none")
 STARTUP_POSITIONS = {
@@ -278,7 +292,9 @@ def parse_manifest_text(text: str, path: str) -> tuple[Manifest | None, Collecto
     reader = _Reader(errors)
     whole_file = Location(path, 1, 1)
     if root is None:
-        errors.error(whole_file, "the manifest is empty: it needs at least 'namespace' and 'functions'")
+        errors.error(
+            whole_file, "the manifest is empty: it needs at least 'namespace' and 'functions'"
+        )
         return None, errors
     top = reader.mapping(root, "the manifest")
     if top is None:
@@ -383,9 +399,7 @@ def _parse_function(
     reader.keys(mapping, FUNCTION_KEYS, what)
     inputs = reader.refs(mapping.get("input"), f"an input type of {what}")
     if mapping.get("input") is None:
-        reader.errors.error(
-            location, f"{what} needs 'input': the message type(s) it accepts"
-        )
+        reader.errors.error(location, f"{what} needs 'input': the message type(s) it accepts")
     states: list[StateDecl] = []
     state_node = reader.mapping(mapping.get("state"), f"the state of {what}")
     if state_node is not None:
@@ -458,7 +472,9 @@ def _parse_ingress(
     if routes_node is None:
         reader.errors.error(mapping.location, f"{what} needs '{list_key}'")
     elif not isinstance(routes_node, YSequence) or not routes_node.items:
-        reader.errors.error(routes_node.location, f"'{list_key}' of {what} must be a non-empty list")
+        reader.errors.error(
+            routes_node.location, f"'{list_key}' of {what} must be a non-empty list"
+        )
     else:
         for item in routes_node.items:
             route = _parse_route(reader, kind, item, what)
@@ -466,7 +482,9 @@ def _parse_ingress(
                 routes.append(route)
     address = reader.string(mapping.get("address"), f"the address of {what}")
     if kind == "kafka" and mapping.get("address") is None:
-        reader.errors.error(mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)")
+        reader.errors.error(
+            mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)"
+        )
     return IngressDecl(
         name=name,
         location=location,
@@ -504,9 +522,7 @@ def _parse_route(reader: _Reader, kind: str, node: YNode, owner: str) -> RouteDe
     return RouteDecl(source, mapping.location, Ref(type_text, type_node.location), targets)
 
 
-def _parse_egress(
-    reader: _Reader, name: str, location: Location, node: YNode
-) -> EgressDecl | None:
+def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -> EgressDecl | None:
     what = f"egress '{name}'"
     mapping = reader.mapping(node, what)
     if mapping is None:
@@ -516,10 +532,16 @@ def _parse_egress(
         return None
     reader.keys(mapping, KAFKA_EGRESS_KEYS if kind == "kafka" else KINESIS_EGRESS_KEYS, what)
     if kind == "kafka" and mapping.get("address") is None:
-        reader.errors.error(mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)")
+        reader.errors.error(
+            mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)"
+        )
     delivery = reader.choice(mapping.get("delivery"), "delivery", DELIVERY_SEMANTICS)
     timeout = reader.duration(mapping.get("transaction_timeout"), "transaction_timeout")
-    if delivery == "exactly-once" and timeout is None and mapping.get("transaction_timeout") is None:
+    if (
+        delivery == "exactly-once"
+        and timeout is None
+        and mapping.get("transaction_timeout") is None
+    ):
         reader.errors.error(
             mapping.location,
             f"{what} is exactly-once, so it needs 'transaction_timeout' (e.g. 15min)",

@@ -301,7 +301,9 @@ class _Builder:
         for decl in self.manifest.types:
             if decl.typename is None:
                 continue
-            if not self._check_typename(decl.typename, decl.typename_location, f"type '{decl.name}'"):
+            if not self._check_typename(
+                decl.typename, decl.typename_location, f"type '{decl.name}'"
+            ):
                 continue
             if decl.json:
                 if not _SIMPLE_NAME.match(decl.name):
@@ -380,7 +382,9 @@ class _Builder:
             )
         return typename
 
-    def _function(self, typename: str, decl: FunctionDecl, egresses: dict[str, EgressModel]) -> FunctionModel:
+    def _function(
+        self, typename: str, decl: FunctionDecl, egresses: dict[str, EgressModel]
+    ) -> FunctionModel:
         what = f"function {typename}"
         inputs = self._types_of(decl.inputs, f"the input of {what}")
         states = self._states(decl, what)
@@ -419,7 +423,8 @@ class _Builder:
             if egress is None:
                 self.errors.error(
                     ref.location,
-                    f"unknown egress '{ref.text}' in {what}" + did_you_mean(ref.text, list(egresses)),
+                    f"unknown egress '{ref.text}' in {what}"
+                    + did_you_mean(ref.text, list(egresses)),
                 )
                 continue
             if claim(egress.method, ref.location):
@@ -459,7 +464,9 @@ class _Builder:
         for state in decl.states:
             problem = state_name_problem(state.name)
             if problem:
-                self.errors.error(state.location, f"invalid state name '{state.name}' in {what}: {problem}")
+                self.errors.error(
+                    state.location, f"invalid state name '{state.name}' in {what}: {problem}"
+                )
                 continue
             type_ = self.resolve_type(state.type, f"state '{state.name}' of {what}")
             if type_ is None:
@@ -507,7 +514,9 @@ class _Builder:
             properties=decl.properties,
         )
 
-    def _ingress(self, decl: IngressDecl, functions: dict[str, FunctionModel]) -> IngressModel | None:
+    def _ingress(
+        self, decl: IngressDecl, functions: dict[str, FunctionModel]
+    ) -> IngressModel | None:
         typename = self._typename_of(decl.name, decl.location, "ingress")
         routes: list[RouteModel] = []
         for route in decl.routes:
@@ -520,8 +529,10 @@ class _Builder:
                     continue
                 targets.append(target)
                 function = functions.get(target)
-                if type_ is not None and function is not None and all(
-                    t.typename != type_.typename for t in function.inputs
+                if (
+                    type_ is not None
+                    and function is not None
+                    and all(t.typename != type_.typename for t in function.inputs)
                 ):
                     accepted = ", ".join(t.key for t in function.inputs) or "nothing"
                     self.errors.error(
@@ -595,7 +606,9 @@ class _Builder:
             if egress is None:
                 continue
             if egress.typename in {e.typename for e in egresses.values()}:
-                self.errors.error(egress_decl.location, f"egress {egress.typename} is declared twice")
+                self.errors.error(
+                    egress_decl.location, f"egress {egress.typename} is declared twice"
+                )
                 continue
             egresses[egress_decl.name] = egress
         functions: dict[str, FunctionModel] = {}
@@ -608,7 +621,9 @@ class _Builder:
             if ingress is None:
                 continue
             if ingress.typename in seen_ingress:
-                self.errors.error(ingress_decl.location, f"ingress {ingress.typename} is declared twice")
+                self.errors.error(
+                    ingress_decl.location, f"ingress {ingress.typename} is declared twice"
+                )
                 continue
             seen_ingress.add(ingress.typename)
             ingresses.append(ingress)
@@ -682,5 +697,7 @@ def state_name_problem(name: str) -> str | None:
     if not name.islower():
         return "it must be lower case (the Python SDK's rule)"
     if name.startswith("__") or name in ("_cells", "_typename"):
-        return "names with a leading double underscore, _cells and _typename are reserved by the SDK"
+        return (
+            "names with a leading double underscore, _cells and _typename are reserved by the SDK"
+        )
     return None

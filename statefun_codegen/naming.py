@@ -21,7 +21,11 @@ def words(name: str) -> list[str]:
 
 
 def escape(identifier: str) -> str:
-    if keyword.iskeyword(identifier) or keyword.issoftkeyword(identifier) or identifier in _RESERVED:
+    if (
+        keyword.iskeyword(identifier)
+        or keyword.issoftkeyword(identifier)
+        or identifier in _RESERVED
+    ):
         return identifier + "_"
     return identifier
 

@@ -30,7 +30,9 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
-_CLASS_LINE = re.compile(r"^(?P<indent> *)class (?P<name>\w+)\(_message\.Message\):\n", re.MULTILINE)
+_CLASS_LINE = re.compile(
+    r"^(?P<indent> *)class (?P<name>\w+)\(_message\.Message\):\n", re.MULTILINE
+)
 
 
 def module_path(proto_name: str) -> str:

@@ -69,7 +69,10 @@ def main() -> int:
     try:
         request = plugin_pb2.CodeGeneratorRequest.FromString(data)
     except Exception as exc:  # not a request at all: an internal failure, not a user error
-        print(f"protoc-gen-statefun: cannot parse the CodeGeneratorRequest on stdin: {exc}", file=sys.stderr)
+        print(
+            f"protoc-gen-statefun: cannot parse the CodeGeneratorRequest on stdin: {exc}",
+            file=sys.stderr,
+        )
         return 1
     response = respond(request)
     sys.stdout.buffer.write(response.SerializeToString())

@@ -81,7 +81,7 @@ def protoc_diagnostics(lines: Sequence[str]) -> list[Diagnostic]:
         match = _PROTOC_LINE.match(line)
         if match:
             location = Location(match["path"], int(match["line"]), int(match["col"]))
-            diagnostics.append(Diagnostic(location, match["message"].rstrip(".") ))
+            diagnostics.append(Diagnostic(location, match["message"].rstrip(".")))
             continue
         path, sep, message = line.partition(": ")
         if sep and (path.endswith(".proto") or "/" in path):

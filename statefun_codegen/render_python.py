@@ -54,7 +54,12 @@ def docstring(text: str) -> str:
 
 
 def timedelta_literal(millis: int) -> str:
-    for unit, size in (("days", 86_400_000), ("hours", 3_600_000), ("minutes", 60_000), ("seconds", 1000)):
+    for unit, size in (
+        ("days", 86_400_000),
+        ("hours", 3_600_000),
+        ("minutes", 60_000),
+        ("seconds", 1000),
+    ):
         if millis % size == 0:
             return f"timedelta({unit}={millis // size})"
     return f"timedelta(milliseconds={millis})"

@@ -120,16 +120,24 @@ def _egress_spec(egress: EgressModel, legacy_millis: bool = False) -> dict[str, 
 def _components(model: Model) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
     for fn in model.functions:
-        documents.append({"kind": "io.statefun.endpoints.v2/http", "spec": _endpoint_spec(model, fn)})
+        documents.append(
+            {"kind": "io.statefun.endpoints.v2/http", "spec": _endpoint_spec(model, fn)}
+        )
     for ingress in model.ingresses:
         if ingress.kind == "kafka":
-            documents.append({"kind": "io.statefun.kafka.v1/ingress", "spec": _kafka_ingress_spec(ingress)})
+            documents.append(
+                {"kind": "io.statefun.kafka.v1/ingress", "spec": _kafka_ingress_spec(ingress)}
+            )
         else:
             documents.append(
                 {"kind": "io.statefun.kinesis.v1/ingress", "spec": _kinesis_ingress_spec(ingress)}
             )
     for egress in model.egresses:
-        kind = "io.statefun.kafka.v1/egress" if egress.kind == "kafka" else "io.statefun.kinesis.v1/egress"
+        kind = (
+            "io.statefun.kafka.v1/egress"
+            if egress.kind == "kafka"
+            else "io.statefun.kinesis.v1/egress"
+        )
         documents.append({"kind": kind, "spec": _egress_spec(egress)})
     return documents
 
@@ -152,7 +160,9 @@ def _legacy_v30(model: Model) -> dict[str, Any]:
     ingresses = []
     for ingress in model.ingresses:
         if ingress.kind == "kafka":
-            body = _meta_and_spec("io.statefun.kafka/ingress", ingress.typename, _kafka_ingress_spec(ingress))
+            body = _meta_and_spec(
+                "io.statefun.kafka/ingress", ingress.typename, _kafka_ingress_spec(ingress)
+            )
         else:
             body = _meta_and_spec(
                 "io.statefun.kinesis/ingress", ingress.typename, _kinesis_ingress_spec(ingress)
@@ -160,7 +170,9 @@ def _legacy_v30(model: Model) -> dict[str, Any]:
         ingresses.append({"ingress": body})
     egresses = []
     for egress in model.egresses:
-        kind = "io.statefun.kafka/egress" if egress.kind == "kafka" else "io.statefun.kinesis/egress"
+        kind = (
+            "io.statefun.kafka/egress" if egress.kind == "kafka" else "io.statefun.kinesis/egress"
+        )
         egresses.append({"egress": _meta_and_spec(kind, egress.typename, _egress_spec(egress))})
     module_spec: dict[str, Any] = {"endpoints": endpoints}
     if ingresses:
@@ -179,7 +191,9 @@ def _legacy_v20(model: Model) -> dict[str, Any]:
             entry: dict[str, Any] = {"name": state.name}
             if state.expire_mode is not None:
                 entry["expireAfter"] = format_duration(state.expire_millis)
-                entry["expireMode"] = "after-invoke" if state.expire_mode == "call" else "after-write"
+                entry["expireMode"] = (
+                    "after-invoke" if state.expire_mode == "call" else "after-write"
+                )
             states.append(entry)
         url = endpoint.url.replace("{function.name}", fn.name)
         spec: dict[str, Any] = {"endpoint": url, "states": states}
@@ -187,7 +201,9 @@ def _legacy_v20(model: Model) -> dict[str, Any]:
             spec["maxNumBatchRequests"] = endpoint.max_batch_requests
         for key, millis in endpoint.timeouts:
             spec["timeout" if key == "call" else f"{key}Timeout"] = format_duration(millis)
-        functions.append({"function": {"meta": {"kind": "http", "type": fn.typename}, "spec": spec}})
+        functions.append(
+            {"function": {"meta": {"kind": "http", "type": fn.typename}, "spec": spec}}
+        )
     ingresses = []
     for ingress in model.ingresses:
         if ingress.kind == "kafka":
@@ -199,9 +215,17 @@ def _legacy_v20(model: Model) -> dict[str, Any]:
         ingresses.append({"ingress": _meta_and_spec(kind, ingress.typename, ingress_spec)})
     egresses = []
     for egress in model.egresses:
-        kind = "statefun.kafka.io/generic-egress" if egress.kind == "kafka" else "statefun.kinesis.io/generic-egress"
+        kind = (
+            "statefun.kafka.io/generic-egress"
+            if egress.kind == "kafka"
+            else "statefun.kinesis.io/generic-egress"
+        )
         egresses.append(
-            {"egress": _meta_and_spec(kind, egress.typename, _egress_spec(egress, legacy_millis=True))}
+            {
+                "egress": _meta_and_spec(
+                    kind, egress.typename, _egress_spec(egress, legacy_millis=True)
+                )
+            }
         )
     module_spec: dict[str, Any] = {"functions": functions}
     if ingresses:

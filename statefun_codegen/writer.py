@@ -100,7 +100,10 @@ def unified_diff(plan_: Plan) -> str:
         old = target.read_text(encoding="utf-8", errors="replace")
         chunks.extend(
             difflib.unified_diff(
-                old.splitlines(keepends=True), [], fromfile=f"a/{target.as_posix()}", tofile="/dev/null"
+                old.splitlines(keepends=True),
+                [],
+                fromfile=f"a/{target.as_posix()}",
+                tofile="/dev/null",
             )
         )
     return "".join(chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks)

@@ -53,6 +53,7 @@ YNode = Union[YScalar, YMapping, YSequence]
 # libyaml's parser when PyYAML has it (same nodes and marks, many times faster)
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+
 def load_yaml(text: str, path: str) -> YNode | None:
     """Parse one YAML document; syntax errors and duplicate keys become diagnostics."""
     try:
@@ -104,10 +105,14 @@ def _convert(
                 )
                 continue
             seen[key] = key_location
-            entries.append(YEntry(key, key_location, _convert(value_node, path, problems, constructor)))
+            entries.append(
+                YEntry(key, key_location, _convert(value_node, path, problems, constructor))
+            )
         return YMapping(tuple(entries), location)
     if isinstance(node, yaml.SequenceNode):
-        return YSequence(tuple(_convert(item, path, problems, constructor) for item in node.value), location)
+        return YSequence(
+            tuple(_convert(item, path, problems, constructor) for item in node.value), location
+        )
     assert isinstance(node, yaml.ScalarNode)
     constructed = constructor.construct_object(node, deep=True)
     if isinstance(constructed, (str, int, float, bool)) or constructed is None:

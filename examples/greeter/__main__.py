@@ -29,11 +29,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m examples.greeter")
     parser.add_argument("--host", default=os.environ.get("GREETER_HOST", "127.0.0.1"))
     parser.add_argument(
-        "--port", type=int, default=int(os.environ.get("GREETER_PORT", ENDPOINT_PORT or 8000))
+        "--port",
+        type=int,
+        default=int(os.environ.get("GREETER_PORT", ENDPOINT_PORT or 8000)),
     )
     args = parser.parse_args()
     app = make_app(make_handler(), path=ENDPOINT_PATH)
-    print(f"greeter functions serving on http://{args.host}:{args.port}{ENDPOINT_PATH}", flush=True)
+    print(
+        f"greeter functions serving on http://{args.host}:{args.port}{ENDPOINT_PATH}",
+        flush=True,
+    )
     web.run_app(app, host=args.host, port=args.port, print=None)
 
 

@@ -69,7 +69,9 @@ CASES = [
     (
         "bad-duration",
         None,
-        GOOD_MANIFEST.replace("seen: Count", "seen:\n        type: Count\n        expire_after_call: 5 parsecs"),
+        GOOD_MANIFEST.replace(
+            "seen: Count", "seen:\n        type: Count\n        expire_after_call: 5 parsecs"
+        ),
         "schema/statefun.yaml:9:28: error: bad duration '5 parsecs' for expire_after_call: expected a "
         "positive number followed by ms, s, min, h or d, e.g. 30s\n",
     ),
@@ -96,7 +98,8 @@ CASES = [
     (
         "exactly-once-without-timeout",
         None,
-        GOOD_MANIFEST + "egresses:\n  out:\n    kind: kafka\n    address: k:9092\n    delivery: exactly-once\n",
+        GOOD_MANIFEST
+        + "egresses:\n  out:\n    kind: kafka\n    address: k:9092\n    delivery: exactly-once\n",
         "schema/statefun.yaml:10:5: error: egress 'out' is exactly-once, so it needs 'transaction_timeout' "
         "(e.g. 15min)\n",
     ),
@@ -138,10 +141,16 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-@pytest.mark.parametrize(("case", "proto", "manifest", "expected"), CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize(
+    ("case", "proto", "manifest", "expected"), CASES, ids=[c[0] for c in CASES]
+)
 def test_bad_input_is_reported_and_nothing_changes(
-    case: str, proto: str | None, manifest: str, expected: str,
-    workspace: Path, capsys: pytest.CaptureFixture[str],
+    case: str,
+    proto: str | None,
+    manifest: str,
+    expected: str,
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     if proto is not None:
         (workspace / "schema" / "shop.proto").write_text(proto)
@@ -155,27 +164,43 @@ def test_bad_input_is_reported_and_nothing_changes(
     assert _snapshot(workspace / "out") == before
 
 
-def test_all_errors_are_reported_sorted(workspace: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    manifest = GOOD_MANIFEST.replace("input: GreetRequest", "input: Nope").replace("seen: Count", "Seen: Count")
+def test_all_errors_are_reported_sorted(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    manifest = GOOD_MANIFEST.replace("input: GreetRequest", "input: Nope").replace(
+        "seen: Count", "Seen: Count"
+    )
     (workspace / "schema" / "statefun.yaml").write_text(manifest + "egress_typo: 1\n")
     capsys.readouterr()
     assert run(["schema", "-o", "out"]) == 1
     lines = capsys.readouterr().err.splitlines()
     assert [line.split(": error:")[0] for line in lines] == [
-        "schema/statefun.yaml:5:12", "schema/statefun.yaml:7:7", "schema/statefun.yaml:8:1",
+        "schema/statefun.yaml:5:12",
+        "schema/statefun.yaml:7:7",
+        "schema/statefun.yaml:8:1",
     ]
 
 
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["schema", "-o", "out", "--module-yaml", "../escape.yaml"],
-         "statefun-codegen: error: module_yaml '../escape.yaml' must be a relative path inside the output\n"),
-        (["schema", "-o", "out", "--package", "not-an-identifier"],
-         "statefun-codegen: error: package 'not-an-identifier' is not a Python identifier\n"),
-        (["missing-dir", "-o", "out"], "statefun-codegen: error: missing-dir: no such file or directory\n"),
-        (["schema"], "statefun-codegen: error: no output directory: pass --out or set 'out' in "
-                     "[tool.statefun-codegen]\n"),
+        (
+            ["schema", "-o", "out", "--module-yaml", "../escape.yaml"],
+            "statefun-codegen: error: module_yaml '../escape.yaml' must be a relative path inside the output\n",
+        ),
+        (
+            ["schema", "-o", "out", "--package", "not-an-identifier"],
+            "statefun-codegen: error: package 'not-an-identifier' is not a Python identifier\n",
+        ),
+        (
+            ["missing-dir", "-o", "out"],
+            "statefun-codegen: error: missing-dir: no such file or directory\n",
+        ),
+        (
+            ["schema"],
+            "statefun-codegen: error: no output directory: pass --out or set 'out' in "
+            "[tool.statefun-codegen]\n",
+        ),
     ],
 )
 def test_usage_errors_exit_2(

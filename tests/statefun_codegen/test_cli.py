@@ -64,65 +64,105 @@ def test_module_yaml_31_matches_the_manifest(generate: Callable[..., Path]) -> N
         by_kind.setdefault(document["kind"], []).append(document["spec"])
     manifest = _manifest()
     endpoints = by_kind["io.statefun.endpoints.v2/http"]
-    assert sorted(e["functions"] for e in endpoints) == sorted(f"acme/{n}" for n in manifest["functions"])
+    assert sorted(e["functions"] for e in endpoints) == sorted(
+        f"acme/{n}" for n in manifest["functions"]
+    )
     assert {e["urlPathTemplate"] for e in endpoints} == {manifest["endpoint"]["url"]}
     assert endpoints[0]["transport"] == {
-        "type": "io.statefun.transports.v1/okhttp", "timeouts": {"call": "2min", "connect": "10s"},
+        "type": "io.statefun.transports.v1/okhttp",
+        "timeouts": {"call": "2min", "connect": "10s"},
     }
     (kafka_in,) = by_kind["io.statefun.kafka.v1/ingress"]
     assert kafka_in["id"] == "acme/orders" and kafka_in["startupPosition"] == {"type": "earliest"}
     assert kafka_in["topics"] == [
-        {"topic": "orders", "valueType": "type.googleapis.com/acme.orders.Order", "targets": ["acme/order-tracker"]},
-        {"topic": "shipments", "valueType": "type.googleapis.com/acme.orders.Shipped",
-         "targets": ["acme/order-tracker"]},
+        {
+            "topic": "orders",
+            "valueType": "type.googleapis.com/acme.orders.Order",
+            "targets": ["acme/order-tracker"],
+        },
+        {
+            "topic": "shipments",
+            "valueType": "type.googleapis.com/acme.orders.Shipped",
+            "targets": ["acme/order-tracker"],
+        },
     ]
     (kinesis_in,) = by_kind["io.statefun.kinesis.v1/ingress"]
     assert kinesis_in["streams"][0]["valueType"] == "io.statefun.types/string"
     (kafka_out,) = by_kind["io.statefun.kafka.v1/egress"]
-    assert kafka_out == {"id": "acme/receipts", "address": "kafka:9092", "deliverySemantic": {"type": "at-least-once"}}
+    assert kafka_out == {
+        "id": "acme/receipts",
+        "address": "kafka:9092",
+        "deliverySemantic": {"type": "at-least-once"},
+    }
     (kinesis_out,) = by_kind["io.statefun.kinesis.v1/egress"]
     assert kinesis_out["awsRegion"] == {"type": "specific", "id": "eu-west-1"}
 
 
 def test_module_yaml_30_matches_the_manifest(generate: Callable[..., Path]) -> None:
-    module = yaml.safe_load((generate("rich", "--module-format", "3.0") / "module.yaml").read_text())
+    module = yaml.safe_load(
+        (generate("rich", "--module-format", "3.0") / "module.yaml").read_text()
+    )
     assert module["version"] == "3.0" and module["module"]["meta"] == {"type": "remote"}
     spec = module["module"]["spec"]
-    assert [e["endpoint"]["spec"]["functions"] for e in spec["endpoints"]] == ["acme/audit", "acme/order-tracker"]
-    assert spec["endpoints"][0]["endpoint"]["spec"]["timeouts"] == {"call": "2min", "connect": "10s"}
+    assert [e["endpoint"]["spec"]["functions"] for e in spec["endpoints"]] == [
+        "acme/audit",
+        "acme/order-tracker",
+    ]
+    assert spec["endpoints"][0]["endpoint"]["spec"]["timeouts"] == {
+        "call": "2min",
+        "connect": "10s",
+    }
     assert [i["ingress"]["meta"] for i in spec["ingresses"]] == [
         {"type": "io.statefun.kinesis/ingress", "id": "acme/audit-lines"},
         {"type": "io.statefun.kafka/ingress", "id": "acme/orders"},
     ]
     assert [e["egress"]["meta"]["type"] for e in spec["egresses"]] == [
-        "io.statefun.kinesis/egress", "io.statefun.kafka/egress",
+        "io.statefun.kinesis/egress",
+        "io.statefun.kafka/egress",
     ]
 
 
 def test_module_yaml_20_is_the_walkthrough_format(generate: Callable[..., Path]) -> None:
-    module = yaml.safe_load((generate("greeter", "--module-format", "2.0") / "module.yaml").read_text())
+    module = yaml.safe_load(
+        (generate("greeter", "--module-format", "2.0") / "module.yaml").read_text()
+    )
     assert module["version"] == "2.0"
     spec = module["module"]["spec"]
     (function,) = spec["functions"]
     assert function["function"]["meta"] == {"kind": "http", "type": "example/greeter"}
     assert function["function"]["spec"] == {
-        "endpoint": "http://localhost:8000/statefun", "states": [{"name": "seen_count"}], "maxNumBatchRequests": 500,
+        "endpoint": "http://localhost:8000/statefun",
+        "states": [{"name": "seen_count"}],
+        "maxNumBatchRequests": 500,
     }
     (ingress,) = spec["ingresses"]
-    assert ingress["ingress"]["meta"] == {"type": "statefun.kafka.io/routable-protobuf-ingress", "id": "example/names"}
+    assert ingress["ingress"]["meta"] == {
+        "type": "statefun.kafka.io/routable-protobuf-ingress",
+        "id": "example/names",
+    }
     assert ingress["ingress"]["spec"]["topics"] == [
-        {"topic": "names", "typeUrl": "type.googleapis.com/example.GreetRequest", "targets": ["example/greeter"]}
+        {
+            "topic": "names",
+            "typeUrl": "type.googleapis.com/example.GreetRequest",
+            "targets": ["example/greeter"],
+        }
     ]
     (egress,) = spec["egresses"]
-    assert egress["egress"]["spec"]["deliverySemantic"] == {"type": "exactly-once", "transactionTimeoutMillis": 100000}
+    assert egress["egress"]["spec"]["deliverySemantic"] == {
+        "type": "exactly-once",
+        "transactionTimeoutMillis": 100000,
+    }
 
 
 def test_expiring_state_in_the_20_format(generate: Callable[..., Path]) -> None:
-    module = yaml.safe_load((generate("rich", "--module-format", "2.0") / "module.yaml").read_text())
+    module = yaml.safe_load(
+        (generate("rich", "--module-format", "2.0") / "module.yaml").read_text()
+    )
     tracker = module["module"]["spec"]["functions"][1]["function"]
     assert tracker["spec"]["endpoint"] == "http://functions:8000/statefun/order-tracker"
     assert tracker["spec"]["states"] == [
-        {"name": "total"}, {"name": "list"},
+        {"name": "total"},
+        {"name": "list"},
         {"name": "profile", "expireAfter": "1d", "expireMode": "after-write"},
         {"name": "last_seen", "expireAfter": "90min", "expireMode": "after-invoke"},
     ]
@@ -142,4 +182,6 @@ def test_a_file_without_our_marker_is_never_overwritten(
         f"{mine.as_posix()}: error: this file was not generated by statefun-codegen (no @generated "
         "marker); move it away, or delete it to let the generator write it\n"
     )
-    assert mine.read_text() == "# my own deployment file\n" and types.read_text().endswith("# edited\n")
+    assert mine.read_text() == "# my own deployment file\n" and types.read_text().endswith(
+        "# edited\n"
+    )

@@ -30,12 +30,19 @@ def rich(generate: Callable[..., Path]) -> Iterator[ModuleType]:
 
 
 def _request(
-    typename: str, target_id: str, states: dict[str, tuple[str, bytes] | None], *arguments: tuple[str, bytes]
+    typename: str,
+    target_id: str,
+    states: dict[str, tuple[str, bytes] | None],
+    *arguments: tuple[str, bytes],
 ) -> bytes:
     namespace, _, name = typename.partition("/")
     request = rr.ToFunction()
     invocation = request.invocation
-    invocation.target.namespace, invocation.target.type, invocation.target.id = namespace, name, target_id
+    invocation.target.namespace, invocation.target.type, invocation.target.id = (
+        namespace,
+        name,
+        target_id,
+    )
     for state_name, value in states.items():
         state = invocation.state.add(state_name=state_name)
         if value is not None:
@@ -43,12 +50,19 @@ def _request(
             state.state_value.has_value = True
     for arg_typename, payload in arguments:
         entry = invocation.invocations.add()
-        entry.argument.typename, entry.argument.value, entry.argument.has_value = arg_typename, payload, True
+        entry.argument.typename, entry.argument.value, entry.argument.has_value = (
+            arg_typename,
+            payload,
+            True,
+        )
     return request.SerializeToString()
 
 
 RICH_STATES: dict[str, tuple[str, bytes] | None] = {
-    "total": None, "list": None, "profile": None, "last_seen": None,
+    "total": None,
+    "list": None,
+    "profile": None,
+    "last_seen": None,
 }
 
 
@@ -91,7 +105,9 @@ def test_typed_state_sends_and_egress_reach_the_wire(rich: ModuleType) -> None:
         items=[orders.Order.Item(sku="a"), orders.Order.Item(sku="b")],
     )
     body = _request(
-        "acme/order-tracker", "ann", RICH_STATES,
+        "acme/order-tracker",
+        "ann",
+        RICH_STATES,
         (rich.ORDER_TYPE.typename, order.SerializeToString()),
     )
     result = rr.FromFunction.FromString(handler.handle_sync(body)).invocation_result
@@ -102,7 +118,10 @@ def test_typed_state_sends_and_egress_reach_the_wire(rich: ModuleType) -> None:
     assert mutations["list"].state_value.typename == "io.statefun.types/long"
     assert mutations["profile"].state_value.typename == "acme/profile"
     assert json.loads(mutations["profile"].state_value.value) == {"customer": "ann", "orders": 1}
-    assert mutations["last_seen"].state_value.typename == "type.googleapis.com/google.protobuf.Timestamp"
+    assert (
+        mutations["last_seen"].state_value.typename
+        == "type.googleapis.com/google.protobuf.Timestamp"
+    )
     (sent,) = result.outgoing_messages
     assert (sent.target.namespace, sent.target.type, sent.target.id) == ("acme", "audit", "log")
     assert sent.argument.typename == "io.statefun.types/string"
@@ -113,7 +132,9 @@ def test_typed_state_sends_and_egress_reach_the_wire(rich: ModuleType) -> None:
     assert money.Money.FromString(record.value_bytes) == order.total
     stream_record = kinesis_egress_pb2.KinesisEgressRecord.FromString(kinesis.argument.value)
     assert (stream_record.stream, stream_record.partition_key, stream_record.value_bytes) == (
-        "events", "o-1", b"placed",
+        "events",
+        "o-1",
+        b"placed",
     )
 
 
@@ -123,11 +144,19 @@ def test_dispatch_on_the_second_input_type_and_delete(rich: ModuleType) -> None:
     handler = _bind_rich(rich, seen)
     states = dict(RICH_STATES, total=("com.acme/money", b"\n\x03EUR"))
     shipped = orders.Shipped(order_id="o-1")
-    body = _request("acme/order-tracker", "ann", states, (rich.SHIPPED_TYPE.typename, shipped.SerializeToString()))
+    body = _request(
+        "acme/order-tracker",
+        "ann",
+        states,
+        (rich.SHIPPED_TYPE.typename, shipped.SerializeToString()),
+    )
     result = rr.FromFunction.FromString(handler.handle_sync(body)).invocation_result
     assert seen == [shipped]
     (mutation,) = result.state_mutations
-    assert (mutation.state_name, mutation.mutation_type) == ("total", rr.FromFunction.PersistedValueMutation.DELETE)
+    assert (mutation.state_name, mutation.mutation_type) == (
+        "total",
+        rr.FromFunction.PersistedValueMutation.DELETE,
+    )
     (sent,) = result.outgoing_messages
     assert sent.argument.typename == "type.googleapis.com/acme.orders.Money"
 
@@ -135,25 +164,42 @@ def test_dispatch_on_the_second_input_type_and_delete(rich: ModuleType) -> None:
 def test_an_unexpected_message_type_is_a_clear_error(rich: ModuleType) -> None:
     handler = _bind_rich(rich, [])
     body = _request("acme/order-tracker", "ann", RICH_STATES, ("io.statefun.types/int", b""))
-    with pytest.raises(TypeError, match=r"acme/order-tracker accepts type.googleapis.com/acme.orders.Order "
-                       r"or type.googleapis.com/acme.orders.Shipped, but got a message of type "
-                       r"'io.statefun.types/int'"):
+    with pytest.raises(
+        TypeError,
+        match=r"acme/order-tracker accepts type.googleapis.com/acme.orders.Order "
+        r"or type.googleapis.com/acme.orders.Shipped, but got a message of type "
+        r"'io.statefun.types/int'",
+    ):
         handler.handle_sync(body)
 
 
 def test_missing_state_asks_for_the_declared_specs(rich: ModuleType) -> None:
     handler = _bind_rich(rich, [])
     order = rich.acme_orders_orders_pb2.Order(id="o-2")
-    body = _request("acme/order-tracker", "bo", {}, (rich.ORDER_TYPE.typename, order.SerializeToString()))
-    missing = rr.FromFunction.FromString(handler.handle_sync(body)).incomplete_invocation_context.missing_values
-    specs = {m.state_name: (m.type_typename, m.expiration_spec.mode, m.expiration_spec.expire_after_millis)
-             for m in missing}
+    body = _request(
+        "acme/order-tracker", "bo", {}, (rich.ORDER_TYPE.typename, order.SerializeToString())
+    )
+    missing = rr.FromFunction.FromString(
+        handler.handle_sync(body)
+    ).incomplete_invocation_context.missing_values
+    specs = {
+        m.state_name: (
+            m.type_typename,
+            m.expiration_spec.mode,
+            m.expiration_spec.expire_after_millis,
+        )
+        for m in missing
+    }
     Mode = rr.FromFunction.ExpirationSpec.ExpireMode
     assert specs == {
         "total": ("com.acme/money", Mode.NONE, 0),
         "list": ("io.statefun.types/long", Mode.NONE, 0),
         "profile": ("acme/profile", Mode.AFTER_WRITE, 86_400_000),
-        "last_seen": ("type.googleapis.com/google.protobuf.Timestamp", Mode.AFTER_INVOKE, 5_400_000),
+        "last_seen": (
+            "type.googleapis.com/google.protobuf.Timestamp",
+            Mode.AFTER_INVOKE,
+            5_400_000,
+        ),
     }
 
 
@@ -165,8 +211,11 @@ def test_the_greeter_example_greets_and_counts() -> None:
     ann = messages_pb2.GreetRequest(name="Ann").SerializeToString()
     seen_twice = messages_pb2.SeenCount(seen=2).SerializeToString()
     body = _request(
-        "example/greeter", "Ann", {"seen_count": (SEEN_COUNT_TYPE.typename, seen_twice)},
-        (GREET_REQUEST_TYPE.typename, ann), (GREET_REQUEST_TYPE.typename, ann),
+        "example/greeter",
+        "Ann",
+        {"seen_count": (SEEN_COUNT_TYPE.typename, seen_twice)},
+        (GREET_REQUEST_TYPE.typename, ann),
+        (GREET_REQUEST_TYPE.typename, ann),
     )
     result = rr.FromFunction.FromString(handler.handle_sync(body)).invocation_result
     (mutation,) = result.state_mutations

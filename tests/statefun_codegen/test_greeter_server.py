@@ -28,7 +28,11 @@ def _greet_request(name: str) -> bytes:
 
     request = rr.ToFunction()
     invocation = request.invocation
-    invocation.target.namespace, invocation.target.type, invocation.target.id = "example", "greeter", name
+    invocation.target.namespace, invocation.target.type, invocation.target.id = (
+        "example",
+        "greeter",
+        name,
+    )
     invocation.state.add(state_name="seen_count")
     argument = invocation.invocations.add().argument
     argument.typename, argument.has_value = GREET_REQUEST_TYPE.typename, True
@@ -42,8 +46,10 @@ def test_the_served_greeter_answers_on_the_endpoint_path() -> None:
     port = _free_port()
     server = subprocess.Popen(
         [sys.executable, "-m", "examples.greeter"],
-        cwd=REPO, env={**os.environ, "GREETER_PORT": str(port)},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, "GREETER_PORT": str(port)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     try:
         url = f"http://127.0.0.1:{port}{ENDPOINT_PATH}"

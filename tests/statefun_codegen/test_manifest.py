@@ -26,7 +26,9 @@ def test_the_json_schema_knows_exactly_the_parsers_keys() -> None:
     assert _props(top["endpoint"]["oneOf"][1]) == set(manifest.ENDPOINT_KEYS)
     function = top["functions"]["additionalProperties"]
     assert _props(function) == set(manifest.FUNCTION_KEYS)
-    assert _props(function["properties"]["state"]["additionalProperties"]["oneOf"][1]) == set(manifest.STATE_KEYS)
+    assert _props(function["properties"]["state"]["additionalProperties"]["oneOf"][1]) == set(
+        manifest.STATE_KEYS
+    )
     assert _props(top["types"]["additionalProperties"]) == set(manifest.TYPE_KEYS)
     kafka_in, kinesis_in = top["ingresses"]["additionalProperties"]["oneOf"]
     assert _props(kafka_in) == set(manifest.KAFKA_INGRESS_KEYS)
@@ -40,8 +42,18 @@ def test_the_json_schema_knows_exactly_the_parsers_keys() -> None:
 
 @pytest.mark.parametrize(
     ("text", "millis"),
-    [("100", 100), ("100ms", 100), ("30 s", 30_000), ("2min", 120_000), ("1h", 3_600_000),
-     ("2 days", 172_800_000), ("1m", None), ("-1s", None), ("1.5s", None), ("5 parsecs", None)],
+    [
+        ("100", 100),
+        ("100ms", 100),
+        ("30 s", 30_000),
+        ("2min", 120_000),
+        ("1h", 3_600_000),
+        ("2 days", 172_800_000),
+        ("1m", None),
+        ("-1s", None),
+        ("1.5s", None),
+        ("5 parsecs", None),
+    ],
 )
 def test_durations_follow_flink_time_utils(text: str, millis: int | None) -> None:
     assert parse_duration_millis(text) == millis
@@ -49,15 +61,24 @@ def test_durations_follow_flink_time_utils(text: str, millis: int | None) -> Non
 
 def test_durations_are_written_in_the_largest_exact_unit() -> None:
     assert [format_duration(m) for m in (1, 1000, 90_000, 5_400_000, 86_400_000)] == [
-        "1ms", "1s", "90s", "90min", "1d",
+        "1ms",
+        "1s",
+        "90s",
+        "90min",
+        "1d",
     ]
 
 
 @pytest.mark.parametrize(
     ("name", "module", "cls"),
-    [("greeter", "greeter", "Greeter"), ("order-tracker", "order_tracker", "OrderTracker"),
-     ("class", "class_", "Class"), ("list", "list_", "List"), ("none", "none", "None_"),
-     ("HTTPServer", "http_server", "HttpServer")],
+    [
+        ("greeter", "greeter", "Greeter"),
+        ("order-tracker", "order_tracker", "OrderTracker"),
+        ("class", "class_", "Class"),
+        ("list", "list_", "List"),
+        ("none", "none", "None_"),
+        ("HTTPServer", "http_server", "HttpServer"),
+    ],
 )
 def test_one_escaping_rule_for_python_names(name: str, module: str, cls: str) -> None:
     assert (snake(name), camel(name)) == (module, cls)

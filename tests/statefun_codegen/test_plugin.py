@@ -19,14 +19,29 @@ def _protoc(out: Path, *options: str, schema: Path = RICH) -> subprocess.Complet
     protos = sorted(p.relative_to(schema).as_posix() for p in schema.rglob("*.proto"))
     out.mkdir(parents=True, exist_ok=True)
     return subprocess.run(
-        [sys.executable, "-m", "grpc_tools.protoc", f"-I{schema}", f"--plugin=protoc-gen-statefun={PLUGIN}",
-         f"--statefun_out={out}", *[f"--statefun_opt={o}" for o in options], *protos],
-        capture_output=True, text=True, timeout=60, cwd=schema,
+        [
+            sys.executable,
+            "-m",
+            "grpc_tools.protoc",
+            f"-I{schema}",
+            f"--plugin=protoc-gen-statefun={PLUGIN}",
+            f"--statefun_out={out}",
+            *[f"--statefun_opt={o}" for o in options],
+            *protos,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=schema,
     )
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 @pytest.mark.parametrize("module_format", ["3.1", "2.0"])
@@ -34,7 +49,9 @@ def test_plugin_and_cli_give_equal_files(
     module_format: str, generate: Callable[..., Path], tmp_path: Path
 ) -> None:
     cli_out = generate("rich", "--no-stubs", "--module-format", module_format, out="cli")
-    result = _protoc(tmp_path / "plugin", "manifest=statefun.yaml", f"module_format={module_format}")
+    result = _protoc(
+        tmp_path / "plugin", "manifest=statefun.yaml", f"module_format={module_format}"
+    )
     assert result.returncode == 0, result.stderr
     assert _files(tmp_path / "plugin") == _files(cli_out)
 
@@ -43,7 +60,9 @@ def test_a_manifest_error_goes_through_protoc_and_nothing_is_written(tmp_path: P
     schema = tmp_path / "schema"
     schema.mkdir()
     (schema / "a.proto").write_text('syntax = "proto3";\npackage p;\nmessage GreetRequest {}\n')
-    (schema / "m.yaml").write_text("namespace: p\nendpoint: http://x/\nfunctions:\n  f:\n    input: GreetReqest\n")
+    (schema / "m.yaml").write_text(
+        "namespace: p\nendpoint: http://x/\nfunctions:\n  f:\n    input: GreetReqest\n"
+    )
     result = _protoc(tmp_path / "out", "manifest=m.yaml", schema=schema)
     assert result.returncode == 1
     assert result.stderr == (
@@ -57,8 +76,10 @@ def test_a_manifest_error_goes_through_protoc_and_nothing_is_written(tmp_path: P
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        (["manifest=statefun.yaml", "modul_format=3.0"],
-         "unknown plugin option 'modul_format' (did you mean 'module_format'?)"),
+        (
+            ["manifest=statefun.yaml", "modul_format=3.0"],
+            "unknown plugin option 'modul_format' (did you mean 'module_format'?)",
+        ),
         (["module_format=3.0"], "the plugin needs the manifest: --statefun_opt=manifest=PATH"),
         (["manifest=statefun.yaml", "module_format=9"], "unknown module.yaml format '9'"),
     ],
@@ -88,11 +109,26 @@ def test_an_editions_file_works_in_both_front_ends(tmp_path: Path) -> None:
         'edition = "2023";\npackage ed;\n// An editions message.\n'
         "message Req {\n  string name = 1;\n  int32 n = 2 [features.field_presence = IMPLICIT];\n}\n"
     )
-    (schema / "m.yaml").write_text("namespace: ed\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: Req\n")
+    (schema / "m.yaml").write_text(
+        "namespace: ed\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: Req\n"
+    )
     result = _protoc(tmp_path / "plugin", "manifest=m.yaml", schema=schema)
     assert result.returncode == 0, result.stderr
     from statefun_codegen.cli import run
 
-    assert run([str(schema), "-o", str(tmp_path / "cli"), "-m", str(schema / "m.yaml"), "-q", "--no-stubs"]) == 0
+    assert (
+        run(
+            [
+                str(schema),
+                "-o",
+                str(tmp_path / "cli"),
+                "-m",
+                str(schema / "m.yaml"),
+                "-q",
+                "--no-stubs",
+            ]
+        )
+        == 0
+    )
     assert _files(tmp_path / "plugin") == _files(tmp_path / "cli")
     assert '"""An editions message."""' in (tmp_path / "cli/generated/e_pb2.pyi").read_text()
