@@ -15,6 +15,7 @@ __all__ = [
     "InvalidRequestError",
     "MalformedRequestError",
     "StateTypeMismatchError",
+    "StateDecodingError",
     "FunctionNotFoundError",
     "TypenameError",
     "MessageTypeMismatchError",
@@ -39,6 +40,13 @@ class StateTypeMismatchError(InvalidRequestError, TypeError):
 
     This means the runtime registered the state with another type, e.g. after
     the spec's type was changed without migrating the state.
+    """
+
+
+class StateDecodingError(InvalidRequestError, ValueError):
+    """A state value the runtime sent cannot be decoded by its ``ValueSpec``'s type (HTTP 400).
+
+    Retrying cannot help: the stored bytes are what they are. The cause is chained.
     """
 
 

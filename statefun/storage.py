@@ -13,7 +13,7 @@ import typing
 from dataclasses import dataclass
 
 from statefun.core import Type, ValueSpec
-from statefun.errors import StateEncodingError
+from statefun.errors import StateDecodingError, StateEncodingError
 from statefun.request_reply_pb2 import TypedValue
 from statefun.utils import from_typed_value, serialized
 
@@ -46,10 +46,11 @@ class Cell(typing.Generic[T]):
     value as it goes on the wire (``None`` once deleted).
     """
 
-    __slots__ = ("tpe", "dirty", "_received", "_value", "_decoded")
+    __slots__ = ("tpe", "name", "dirty", "_received", "_value", "_decoded")
 
-    def __init__(self, tpe: Type[T], typed_value: TypedValue | None) -> None:
+    def __init__(self, tpe: Type[T], typed_value: TypedValue | None, name: str = "") -> None:
         self.tpe = tpe
+        self.name = name
         self.dirty = False
         self._received = typed_value
         self._value: T | None = None
@@ -63,7 +64,14 @@ class Cell(typing.Generic[T]):
                 and received.has_value
                 and received.typename == self.tpe.typename
             ):
-                self._value = self.tpe.serializer().deserialize(received.value)
+                try:
+                    self._value = self.tpe.serializer().deserialize(received.value)
+                except Exception as error:
+                    raise StateDecodingError(
+                        f"cannot decode the value of state {self.name or '?'!r} as "
+                        f"{self.tpe.typename} ({len(received.value)} bytes): "
+                        f"{type(error).__name__}: {error}"
+                    ) from error
             else:
                 # Absent, or the runtime's type differs: from_typed_value says which.
                 self._value = from_typed_value(self.tpe, received)
@@ -240,7 +248,7 @@ def resolve_cells(
             value = values[position]
             if value.state_name != spec.name:
                 break
-            cells[spec.name] = Cell(spec.type, value.state_value)
+            cells[spec.name] = Cell(spec.type, value.state_value, spec.name)
             position += 1
         else:
             return None, cells
@@ -254,7 +262,7 @@ def resolve_cells(
                 missing = []
             missing.append(spec)
         elif missing is None:
-            cells[spec.name] = Cell(spec.type, found.state_value)
+            cells[spec.name] = Cell(spec.type, found.state_value, spec.name)
     return missing, cells
 
 

@@ -410,3 +410,38 @@ def test_handle_sync_from_many_threads_runs_async_functions_on_per_thread_loops(
         results = list(pool.map(lambda _: handler.handle_sync(body), range(16)))
     assert results == [expected] * 16
     assert 2 <= len(loops) <= 5
+
+
+def test_mutated_requests_give_a_response_or_a_documented_error() -> None:
+    """Bit flips, cuts and insertions in a valid request never surface as a stray exception."""
+    import random
+
+    def count(context: Context, message: Message) -> None:
+        context.storage.seen = (context.storage.seen or 0) + 1
+        context.send(message_builder("ex/b", "1", int_value=1))
+
+    handler = handler_for(count, [ValueSpec("seen", IntType)])
+    valid = request("ex/fn", "a", [hello()] * 2, state={"seen": to_typed_value(IntType, 3)})
+    generator = random.Random(7)
+    outcomes: dict[str, int] = {}
+    for _ in range(400):
+        body = bytearray(valid)
+        for _ in range(generator.randint(1, 3)):
+            position = generator.randrange(len(body))
+            choice = generator.random()
+            if choice < 0.5:
+                body[position] ^= 1 << generator.randrange(8)
+            elif choice < 0.75:
+                del body[position:]
+                if not body:
+                    break
+            else:
+                body[position:position] = generator.randbytes(generator.randint(1, 4))
+        try:
+            handler.handle_sync(bytes(body))
+            outcome = "response"
+        except (MalformedRequestError, FunctionNotFoundError, InvalidRequestError) as error:
+            outcome = type(error).__name__
+        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+    assert outcomes.get("MalformedRequestError", 0) > 100
+    assert outcomes.get("response", 0) > 10

@@ -6,7 +6,12 @@ from dataclasses import dataclass
 import pytest
 
 from statefun.core import Type, TypeSerializer, ValueSpec
-from statefun.errors import StateEncodingError, StateTypeMismatchError
+from statefun.errors import (
+    InvalidRequestError,
+    StateDecodingError,
+    StateEncodingError,
+    StateTypeMismatchError,
+)
 from statefun.request_reply_pb2 import TypedValue
 from statefun.storage import Cell, make_address_storage_spec, resolve
 from statefun.utils import to_typed_value
@@ -140,3 +145,14 @@ def test_unencodable_value_names_type_and_value() -> None:
         StateEncodingError, match="cannot store str value 'seven' as io.statefun.types/int"
     ):
         cell.encoded()
+
+
+def test_undecodable_state_value_is_an_invalid_request_naming_the_state() -> None:
+    corrupt = TypedValue(typename="io.statefun.types/int", has_value=True, value=b"\x09\x03\x00")
+    cell = Cell(IntType, corrupt, "seen")
+    with pytest.raises(
+        StateDecodingError,
+        match="cannot decode the value of state 'seen' as io.statefun.types/int \\(3 bytes\\)",
+    ) as raised:
+        cell.get()
+    assert isinstance(raised.value, InvalidRequestError)
