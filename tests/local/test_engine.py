@@ -49,17 +49,22 @@ Scenario = Callable[[Engine, FakeFunctions, ListSink], Awaitable[None]]
 
 
 def run(
-    tmp_path, handlers, scenario: Scenario, db: str = ":memory:", **module_options: object
+    tmp_path,
+    handlers,
+    scenario: Scenario,
+    db: str = ":memory:",
+    sink: ListSink | None = None,
+    **module_options: object,
 ) -> None:
     async def main() -> None:
         fake = await FakeFunctions(handlers=handlers).start()
         config = load_module(write_module(str(tmp_path), fake.port, **module_options))  # type: ignore[arg-type]
         store = Store(db)
-        sink = ListSink()
-        engine = Engine(config, store, {"example/greets": sink}, log=lambda text: None)
+        sink_ = sink or ListSink()
+        engine = Engine(config, store, {"example/greets": sink_}, log=lambda text: None)
         await engine.start()
         try:
-            await asyncio.wait_for(scenario(engine, fake, sink), timeout=20)
+            await asyncio.wait_for(scenario(engine, fake, sink_), timeout=20)
         finally:
             await engine.close()
             store.close()
@@ -457,3 +462,69 @@ def test_http_ingress_acknowledges_after_commit_and_refuses_bad_requests_whole(t
             await runner.cleanup()
 
     run(tmp_path, {"greeter": greeter_handler()}, scenario)
+
+
+class CrashingSink(ListSink):
+    """Writes, then dies before the writer can delete the rows from the outbox."""
+
+    def flush(self) -> None:
+        raise RuntimeError("simulated crash between writing egress and clearing the outbox")
+
+
+def test_egress_written_before_a_crash_is_written_again_identically(tmp_path) -> None:
+    db = str(tmp_path / "state.db")
+    crashing = CrashingSink()
+
+    async def first(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice", "Alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert len(sink.lines) == 1
+
+    async def second(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await idle(engine)
+        await send(engine, "alice", "Alice")
+        await idle(engine)
+
+    run(tmp_path, {"greeter": greeter_handler()}, first, db=db, sink=crashing)
+    after_restart = ListSink()
+    run(tmp_path, {"greeter": greeter_handler()}, second, db=db, sink=after_restart)
+    # The record is repeated byte for byte; the message was processed once (seen 1, then 2).
+    assert after_restart.lines[0] == crashing.lines[0]
+    assert [json.loads(str(r["value"]))["seen"] for r in after_restart.records()] == [1, 2]
+
+
+def test_a_batch_in_flight_at_a_crash_is_sent_again_with_the_old_state(tmp_path) -> None:
+    db = str(tmp_path / "state.db")
+    hold = asyncio.Event()
+    greet = greeter_handler()
+
+    async def stuck(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        if len(request.invocations) and request.invocations[0].argument.value == b"second":
+            await hold.wait()  # the reply never arrives before the "crash"
+        return await greet(request)
+
+    async def first(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice", "first")
+        await idle(engine)
+        await send(engine, "alice", "second")
+        await wait_until(
+            lambda: any(
+                b.invocations[0].argument.value == b"second" for b in fake.batches("greeter")
+            )
+        )
+        await engine.close()  # the "crash": the call is abandoned, nothing of it is committed
+        hold.set()  # lets the fake server finish its (now unanswered) request and shut down
+
+    async def second(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await idle(engine)
+        resent = fake.batches("greeter")[-1]
+        assert [i.argument.value for i in resent.invocations] == [b"second"]
+        assert read_int(resent.state[0].state_value) == 1  # the state before the lost reply
+
+    first_sink, second_sink = ListSink(), ListSink()
+    run(tmp_path, {"greeter": stuck}, first, db=db, sink=first_sink)
+    run(tmp_path, {"greeter": stuck}, second, db=db, sink=second_sink)
+    seen = [
+        json.loads(str(r["value"]))["seen"] for r in first_sink.records() + second_sink.records()
+    ]
+    assert seen == [1, 2]
