@@ -36,8 +36,9 @@ _CLASS_LINE = re.compile(
 
 
 def module_path(proto_name: str) -> str:
-    """``acme/common/money.proto`` -> ``acme/common/money_pb2``."""
-    return proto_name[: -len(".proto")] + "_pb2" if proto_name.endswith(".proto") else proto_name
+    """``acme/common/money.proto`` -> ``acme/common/money_pb2`` (``-`` becomes ``_``, as protoc does)."""
+    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
+    return stem.replace("-", "_") + "_pb2"
 
 
 def protoc_python_outputs(

@@ -146,7 +146,7 @@ def _walk(
 
 def _module_for(proto_name: str, ours: bool) -> PyModule:
     stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
-    parts = stem.split("/")
+    parts = stem.replace("-", "_").split("/")  # protoc's own module naming
     name = parts[-1] + "_pb2"
     package = ".".join(parts[:-1])
     alias = "_".join(parts) + "_pb2"
@@ -158,7 +158,8 @@ def _module_for(proto_name: str, ours: bool) -> PyModule:
 def proto_path_problem(proto_name: str) -> str | None:
     """Why a .proto path cannot become an importable module path, if it cannot."""
     stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
-    for part in stem.split("/"):
+    parts = stem.replace("-", "_").split("/")
+    for part in [*parts[:-1], parts[-1] + "_pb2"]:
         if not part.isidentifier() or keyword.iskeyword(part):
             return (
                 f"'{part}' in the path of {proto_name} is not a Python identifier, "

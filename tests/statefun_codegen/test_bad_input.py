@@ -218,3 +218,28 @@ def test_unknown_pyproject_key_exits_2(workspace: Path, capsys: pytest.CaptureFi
     capsys.readouterr()
     assert run(["schema"]) == 2
     assert "unknown key 'outs' (did you mean 'out'?)" in capsys.readouterr().err
+
+
+def test_a_proto_path_that_cannot_be_a_module_is_reported(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "schema" / "import").mkdir()
+    (workspace / "schema" / "shop.proto").rename(workspace / "schema" / "import" / "shop.proto")
+    before = _snapshot(workspace / "out")
+    capsys.readouterr()
+    assert run(["schema", "-o", "out"]) == 1
+    assert capsys.readouterr().err == (
+        "schema/import/shop.proto: error: 'import' in the path of import/shop.proto is not a "
+        "Python identifier, so its generated module could not be imported; rename the file or "
+        "directory\n"
+    )
+    assert _snapshot(workspace / "out") == before
+
+
+def test_a_hyphen_in_a_proto_file_name_becomes_an_underscore(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (workspace / "schema" / "shop.proto").rename(workspace / "schema" / "my-shop.proto")
+    assert run(["schema", "-o", "out", "-q"]) == 0
+    assert (workspace / "out" / "generated" / "my_shop_pb2.py").exists()
+    assert not (workspace / "out" / "generated" / "shop_pb2.py").exists()  # stale, ours: removed

@@ -227,3 +227,59 @@ def test_the_greeter_example_greets_and_counts() -> None:
         assert (record.topic, record.key) == ("greetings", "Ann")
         greetings.append(messages_pb2.GreetResponse.FromString(record.value_bytes).greeting)
     assert greetings == ["Third time is a charm Ann", "Nice to see you at the 4-nth time Ann!"]
+
+
+def test_delayed_sends_and_cancellation_reach_the_wire(rich: ModuleType) -> None:
+    from datetime import timedelta
+
+    async def order_tracker(ctx: Any, message: Any) -> None:
+        ctx.send_after_audit_string(timedelta(seconds=90), "log", "later", "token-1")
+        ctx.cancel_delayed_message("token-0")
+
+    functions = StatefulFunctions()
+    rich.register_functions(functions, order_tracker=order_tracker, audit=lambda ctx, msg: None)
+    order = rich.acme_orders_orders_pb2.Order(id="o-3")
+    body = _request(
+        "acme/order-tracker",
+        "cy",
+        RICH_STATES,
+        (rich.ORDER_TYPE.typename, order.SerializeToString()),
+    )
+    result = rr.FromFunction.FromString(RequestReplyHandler(functions).handle_sync(body))
+    delayed, cancelled = result.invocation_result.delayed_invocations
+    assert (delayed.delay_in_ms, delayed.cancellation_token, delayed.target.type) == (
+        90_000,
+        "token-1",
+        "audit",
+    )
+    assert delayed.argument.typename == "io.statefun.types/string"
+    assert (cancelled.is_cancellation_request, cancelled.cancellation_token) == (True, "token-0")
+
+
+def test_a_renamed_namespace_keeps_make_protobuf_type(
+    generate: Callable[..., Path], tmp_path: Path
+) -> None:
+    schema = tmp_path / "ns_schema"
+    schema.mkdir()
+    (schema / "ev.proto").write_text(
+        'syntax = "proto3";\npackage ev;\nmessage Ping { int32 n = 1; }\n'
+    )
+    (schema / "statefun.yaml").write_text(
+        "namespace: ev\nendpoint: http://localhost:8000/x\n"
+        "types:\n  Ping:\n    typename: com.example.events/ev.Ping\n"
+        "functions:\n  f:\n    input: Ping\n"
+    )
+    from statefun_codegen.cli import run
+
+    out = tmp_path / "ns_pkg"
+    assert run([str(schema), "-o", str(out), "-q"]) == 0
+    types_py = (out / "generated" / "types.py").read_text()
+    assert 'namespace="com.example.events",' in types_py
+    sys.path.insert(0, str(tmp_path))
+    try:
+        generated = importlib.import_module("ns_pkg.generated")
+        assert generated.PING_TYPE.typename == "com.example.events/ev.Ping"
+    finally:
+        sys.path.remove(str(tmp_path))
+        for name in [n for n in sys.modules if n.startswith("ns_pkg")]:
+            del sys.modules[name]
