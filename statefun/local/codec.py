@@ -15,6 +15,7 @@ import sys
 from typing import Any
 
 from google.protobuf import descriptor_pool, json_format, message, message_factory
+from google.protobuf.descriptor import FieldDescriptor
 
 from statefun.local.errors import ConfigError
 
@@ -66,6 +67,53 @@ def require_message_class(typename: str, option: str) -> type[message.Message]:
     return cls
 
 
+# Fields whose JSON form is the Python value itself, so json_format's general (and slow) path
+# can be skipped for messages made only of them: string, bool and 32-bit integers. 64-bit
+# integers (strings in JSON), floats, bytes (base64), enums and messages take the general path.
+_PLAIN_KINDS: dict[int, type] = {
+    FieldDescriptor.TYPE_STRING: str,
+    FieldDescriptor.TYPE_BOOL: bool,
+    FieldDescriptor.TYPE_INT32: int,
+    FieldDescriptor.TYPE_SINT32: int,
+    FieldDescriptor.TYPE_SFIXED32: int,
+    FieldDescriptor.TYPE_UINT32: int,
+    FieldDescriptor.TYPE_FIXED32: int,
+}
+_plain_messages: dict[type[message.Message], dict[str, type] | None] = {}
+
+
+def _simple_fields(cls: type[message.Message]) -> dict[str, type] | None:
+    """Field name → Python type, if every field of the message is a plain singular scalar."""
+    if cls not in _plain_messages:
+        fields: dict[str, type] | None = {}
+        for field in cls.DESCRIPTOR.fields:
+            repeated = getattr(field, "is_repeated", None)
+            if repeated is None:  # protobuf before `is_repeated`
+                repeated = getattr(field, "label", 0) == 3  # LABEL_REPEATED
+            kind = _PLAIN_KINDS.get(field.type)
+            if repeated or kind is None or fields is None:
+                fields = None
+                continue
+            fields[field.name] = kind
+        _plain_messages[cls] = fields
+    return _plain_messages[cls]
+
+
+def _construct_simple(cls: type[message.Message], value: dict[str, Any]) -> bytes | None:
+    """The message's bytes when json_format would read `value` exactly as the constructor does;
+    None to take json_format's path (which also produces the error messages)."""
+    fields = _simple_fields(cls)
+    if fields is None:
+        return None
+    for key, item in value.items():
+        if type(item) is not fields.get(key):  # `type is`: a bool is not an integer here
+            return None
+    try:
+        return cls(**value).SerializeToString()
+    except (ValueError, TypeError):  # e.g. an integer out of range
+        return None
+
+
 def encode_value(record: dict[str, Any], value_type: str) -> bytes:
     """The bytes of an ingress record's value, as a Kafka/Kinesis record would carry them."""
     if "value_base64" in record:
@@ -84,6 +132,9 @@ def encode_value(record: dict[str, Any], value_type: str) -> bytes:
             raise RecordError(
                 f"{value_type} is a protobuf message; give its value as a JSON object"
             )
+        fast = _construct_simple(cls, value)
+        if fast is not None:
+            return fast
         try:
             return json_format.ParseDict(value, cls()).SerializeToString()
         except json_format.ParseError as error:
@@ -102,6 +153,8 @@ def describe_bytes(data: bytes, cls: type[message.Message] | None) -> dict[str, 
     if cls is not None:
         try:
             parsed = cls.FromString(data)
+            if _simple_fields(cls) is not None:
+                return {"value": {field.name: value for field, value in parsed.ListFields()}}
             return {"value": json_format.MessageToDict(parsed, preserving_proto_field_name=True)}
         except message.DecodeError:
             pass

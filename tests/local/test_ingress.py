@@ -214,3 +214,44 @@ def test_an_egress_file_with_a_torn_last_line_gets_it_terminated(tmp_path) -> No
     sink.write_lines(['{"a": 2}'])
     sink.close()
     assert clean.read_text() == '{"a": 1}\n{"a": 2}\n'
+
+
+@pytest.mark.parametrize(
+    "cls_name, value",
+    [
+        ("StringWrapper", {"value": "héllo"}),
+        ("StringWrapper", {}),
+        ("IntWrapper", {"value": -5}),
+        ("IntWrapper", {"value": 2**31}),  # out of range: json_format's error
+        ("IntWrapper", {"value": True}),  # a bool is not an int for json_format
+        ("IntWrapper", {"value": "7"}),  # json_format reads numeric strings
+        ("BooleanWrapper", {"value": True}),
+        ("LongWrapper", {"value": "9007199254740993"}),  # 64-bit: the general path
+        ("StringWrapper", {"valu": "typo"}),
+        ("StringWrapper", {"value": None}),
+    ],
+)
+def test_json_values_convert_exactly_as_json_format_does(
+    cls_name: str, value: dict[str, object]
+) -> None:
+    from google.protobuf import json_format
+
+    from statefun import types_pb2
+    from statefun.local.codec import describe_bytes, encode_value
+
+    cls = getattr(types_pb2, cls_name)
+    typename = f"type.googleapis.com/{cls.DESCRIPTOR.full_name}"
+    try:
+        expected: bytes | None = json_format.ParseDict(value, cls()).SerializeToString()
+    except json_format.ParseError:
+        expected = None
+    if expected is None:
+        with pytest.raises(RecordError, match="does not fit"):
+            encode_value({"value": value}, typename)
+        return
+    encoded = encode_value({"value": value}, typename)
+    assert encoded == expected
+    decoded = describe_bytes(encoded, cls)["value"]
+    assert decoded == json_format.MessageToDict(
+        cls.FromString(encoded), preserving_proto_field_name=True
+    )
