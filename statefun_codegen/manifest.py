@@ -311,8 +311,11 @@ def parse_manifest_text(text: str, path: str) -> tuple[Manifest | None, Collecto
     functions = reader.named_sections(
         top.get("functions"), "functions", lambda n, loc, v: _parse_function(reader, n, loc, v)
     )
-    if top.get("functions") is None:
+    functions_node = top.get("functions")
+    if functions_node is None:
         errors.error(top.location, "missing required key 'functions'")
+    elif not functions and not errors.diagnostics:
+        errors.error(functions_node.location, "'functions' must declare at least one function")
     ingresses = reader.named_sections(
         top.get("ingresses"), "ingresses", lambda n, loc, v: _parse_ingress(reader, n, loc, v)
     )

@@ -60,7 +60,10 @@ class TypeModel:
 
     @property
     def helper_word(self) -> str:
-        return constant(self.key.rsplit(".", 1)[-1]).lower()
+        """Suffix of a send helper when a target accepts several types: unique like the constant."""
+        if self.is_builtin:
+            return self.key
+        return self.constant[: -len("_TYPE")].lower()
 
 
 @dataclass(frozen=True, eq=False)
@@ -417,8 +420,8 @@ class _Builder:
                     )
         used_egresses: list[EgressModel] = []
         for ref in _unique_refs(decl.egresses, self.errors, f"the egresses of {what}"):
-            egress = egresses.get(ref.text) or egresses.get(
-                self._typename_of(ref.text, ref.location, "egress") or ""
+            egress = egresses.get(ref.text) or next(
+                (e for e in egresses.values() if e.typename == ref.text), None
             )
             if egress is None:
                 self.errors.error(

@@ -8,6 +8,7 @@ plugin protocol asks); only an unreadable request is a non-zero exit.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -66,6 +67,9 @@ def respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerato
 
 def main() -> int:
     data = sys.stdin.buffer.read()
+    dump = os.environ.get("STATEFUN_CODEGEN_DUMP_REQUEST")
+    if dump:  # replay later with: python -m statefun_codegen.plugin < FILE
+        Path(dump).write_bytes(data)
     try:
         request = plugin_pb2.CodeGeneratorRequest.FromString(data)
     except Exception as exc:  # not a request at all: an internal failure, not a user error

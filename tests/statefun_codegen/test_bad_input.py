@@ -113,6 +113,12 @@ CASES = [
         "shop/greeter accepts only shop.GreetRequest\n",
     ),
     (
+        "no-functions",
+        None,
+        "namespace: shop\nendpoint: http://localhost:8000/statefun\nfunctions: {}\n",
+        "schema/statefun.yaml:3:12: error: 'functions' must declare at least one function\n",
+    ),
+    (
         "bad-endpoint-scheme",
         None,
         GOOD_MANIFEST.replace("http://localhost", "ftp://localhost"),

@@ -194,7 +194,7 @@ class OrderTrackerContext:
         )
         self.context.send_after(delay, outgoing, cancellation_token)
 
-    def send_audit_money(
+    def send_audit_acme_orders_money(
         self,
         target_id: str,
         message: acme_orders_orders_pb2.Money,
@@ -208,7 +208,7 @@ class OrderTrackerContext:
         )
         self.context.send(outgoing)
 
-    def send_after_audit_money(
+    def send_after_audit_acme_orders_money(
         self,
         delay: timedelta,
         target_id: str,
