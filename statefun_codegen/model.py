@@ -7,6 +7,7 @@ with its position. Renderers make no decisions: everything they print is here.
 
 from __future__ import annotations
 
+import keyword
 import re
 from dataclasses import dataclass
 
@@ -631,6 +632,14 @@ class _Builder:
             seen_ingress.add(ingress.typename)
             ingresses.append(ingress)
         for info in self.schema.our_messages():
+            clash = [part for part in info.qualname.split(".") if keyword.iskeyword(part)]
+            if clash:
+                self.errors.error(
+                    info.location,
+                    f"message {info.full_name}: '{clash[0]}' is a Python keyword, so the "
+                    "generated Python could not name this class; rename the message",
+                )
+                continue
             self._message_type(info)
         for full_name, (_, location) in self.renames.items():
             renamed = self.types.get(full_name)
@@ -691,8 +700,6 @@ def _unique_refs(refs: tuple[Ref, ...], errors: Collector, what: str) -> list[Re
 
 def state_name_problem(name: str) -> str | None:
     """The Python SDK's ValueSpec rules, checked before any code is written."""
-    import keyword
-
     if not name.isidentifier():
         return "it must be a Python identifier"
     if keyword.iskeyword(name):

@@ -113,6 +113,13 @@ CASES = [
         "shop/greeter accepts only shop.GreetRequest\n",
     ),
     (
+        "keyword-message-name",
+        GOOD_PROTO + "message None { }\n",
+        GOOD_MANIFEST,
+        "schema/shop.proto:5:1: error: message shop.None: 'None' is a Python keyword, so the "
+        "generated Python could not name this class; rename the message\n",
+    ),
+    (
         "no-functions",
         None,
         "namespace: shop\nendpoint: http://localhost:8000/statefun\nfunctions: {}\n",

@@ -82,7 +82,9 @@ def _bind_rich(generated: ModuleType, seen: list[Any]) -> RequestReplyHandler:
             ctx.send_events(b"placed", partition_key=message.id)
         else:
             del ctx.storage.total
-            ctx.send_audit_acme_orders_money("log", orders.Money(text=f"shipped {message.order_id}"))
+            ctx.send_audit_acme_orders_money(
+                "log", orders.Money(text=f"shipped {message.order_id}")
+            )
 
     def audit(ctx: Any, message: Any) -> None:  # a plain def works too
         ctx.storage.lines = (ctx.storage.lines or 0) + 1
