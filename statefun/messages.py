@@ -94,6 +94,14 @@ class Message:
         return self.is_type(StringType)
 
     def as_string(self) -> str | None:
+        typed_value = self._typed_value
+        # The common case, a received string, without the generic path's indirections.
+        if (
+            typed_value is not None
+            and typed_value.typename == _STRING_TYPENAME
+            and typed_value.has_value
+        ):
+            return _deserialize_string(typed_value.value)
         return self.as_type(StringType)
 
     def is_type(self, tpe: Type[typing.Any]) -> bool:
@@ -171,6 +179,8 @@ class EgressMessage:
 
 
 _new = object.__new__
+_STRING_TYPENAME = StringType.typename
+_deserialize_string = StringType.serializer().deserialize
 
 
 def received_message(target_typename: str, target_id: str, typed_value: TypedValue) -> Message:

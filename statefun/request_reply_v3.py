@@ -79,6 +79,41 @@ def _run_coroutine(coroutine: typing.Coroutine[typing.Any, typing.Any, typing.An
     asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
+_InvocationBatchRequest = ToFunction.InvocationBatchRequest
+
+
+def _parse_sole_batch(request_bytes: bytes) -> ToFunction.InvocationBatchRequest | None:
+    """Parse the batch directly when the request is exactly one ``invocation`` field.
+
+    That is what the runtime sends; it saves building the ``ToFunction`` around
+    it. Anything else (other fields, a repeated field to merge) returns None and
+    takes the general path.
+    """
+    if request_bytes[:2] != b"\xa2\x06":
+        return None
+    size = 0
+    shift = 0
+    position = 2
+    end = min(len(request_bytes), 7)
+    while position < end:
+        byte = request_bytes[position]
+        size |= (byte & 0x7F) << shift
+        position += 1
+        if byte < 0x80:
+            break
+        shift += 7
+    else:
+        return None
+    if position + size != len(request_bytes):
+        return None
+    batch = _InvocationBatchRequest()
+    try:
+        batch.ParseFromString(request_bytes[position:])
+    except DecodeError:
+        return None  # the general path reports it
+    return batch
+
+
 def _parse_request(request_bytes: bytes) -> ToFunction.InvocationBatchRequest:
     if not isinstance(request_bytes, bytes):
         if isinstance(request_bytes, (bytearray, memoryview)):
@@ -90,6 +125,9 @@ def _parse_request(request_bytes: bytes) -> ToFunction.InvocationBatchRequest:
             )
     if not request_bytes:
         raise MalformedRequestError("empty request body: expected a serialized ToFunction message")
+    batch = _parse_sole_batch(request_bytes)
+    if batch is not None:
+        return batch
     to_function = ToFunction()
     try:
         to_function.ParseFromString(request_bytes)

@@ -445,3 +445,17 @@ def test_mutated_requests_give_a_response_or_a_documented_error() -> None:
         outcomes[outcome] = outcomes.get(outcome, 0) + 1
     assert outcomes.get("MalformedRequestError", 0) > 100
     assert outcomes.get("response", 0) > 10
+
+
+def test_requests_that_are_not_a_single_batch_field_follow_protobuf_merging() -> None:
+    received: list[str | None] = []
+    handler = handler_for(lambda c, m: received.append(m.as_string()))
+    first = request("ex/fn", "a", [hello("x")])
+    second = request("ex/fn", "a", [hello("y")])
+    # Two occurrences of the (singular) invocation field merge; their invocation lists concatenate.
+    handler.handle_sync(first + second)
+    assert received == ["x", "y"]
+    # An unknown top-level field next to the batch is skipped.
+    received.clear()
+    handler.handle_sync(b"\x08\x01" + first)
+    assert received == ["x"]
