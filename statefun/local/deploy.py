@@ -124,17 +124,21 @@ def render(
     )
 
     files: dict[str, str] = {}
-    module_in_out = os.path.abspath(os.path.join(out, "module.yaml"))
-    if rewritten != module_text or module_in_out != os.path.abspath(module):
+    copy_name = "module.yaml"
+    source_is_in_out = os.path.abspath(os.path.join(out, copy_name)) == os.path.abspath(module)
+    if rewritten != module_text or not source_is_in_out:
+        if source_is_in_out:
+            # Never overwrite the module the local runtime uses (it keeps its localhost hosts).
+            copy_name = "module.flink.yaml"
         note = f"# Copied by `statefun-local deploy` from {module}"
         if rewritten != module_text:
             note += "; loopback hosts replaced by docker-compose service names"
-        files["module.yaml"] = note + ".\n" + rewritten
+        files[copy_name] = note + ".\n" + rewritten
     files["Dockerfile"] = (
         "# The StateFun runtime with this module baked in (see docs/deploy.md).\n"
         f"FROM {STATEFUN_IMAGE}\n"
         f"RUN mkdir -p /opt/statefun/modules/{name}\n"
-        f"COPY module.yaml /opt/statefun/modules/{name}/module.yaml\n"
+        f"COPY {copy_name} /opt/statefun/modules/{name}/module.yaml\n"
     )
     command = functions_command.replace("{port}", str(function_port))
     files["functions.Dockerfile"] = (

@@ -101,3 +101,18 @@ def test_endpoints_on_several_hosts_are_refused(tmp_path, capsys) -> None:  # ty
     assert main(["deploy", str(module), "--out", str(tmp_path / "out")]) == 2
     assert "the endpoints point at 2 hosts (one, two)" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_deploying_beside_the_module_never_overwrites_it(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    source = tmp_path / "greeter"
+    source.mkdir()
+    shutil.copy(GREETER_MODULE, source / "module.yaml")
+    original = (source / "module.yaml").read_text()
+    assert main(["deploy", str(source / "module.yaml")]) == 0  # default --out: beside it
+    assert (source / "module.yaml").read_text() == original  # still serves the local runtime
+    assert (
+        "COPY module.flink.yaml /opt/statefun/modules/greeter/module.yaml"
+        in (source / "Dockerfile").read_text()
+    )
+    flink = load_module(str(source / "module.flink.yaml"))
+    assert urlsplit(flink.endpoints[0].url_path_template).hostname == "functions"
