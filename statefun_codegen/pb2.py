@@ -30,9 +30,8 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
-_CLASS_LINE = re.compile(
-    r"^(?P<indent> *)class (?P<name>\w+)\(_message\.Message\):\n", re.MULTILINE
-)
+_CLASS_HEAD = re.compile(r"class (?P<name>\w+)\(_message\.Message\):")
+_FIELD_LINE = re.compile(r"(?P<name>[a-z_]\w*): ")
 
 
 def module_path(proto_name: str) -> str:
@@ -175,27 +174,39 @@ def _typed_mappings(text: str) -> str:
 
 
 def _docstrings(text: str, schema: Schema, proto_name: str) -> str:
-    """Message comments from the .proto become class docstrings in the stub."""
+    """.proto comments become docstrings in the stub: on message classes, and after fields."""
     docs = schema.stub_docstrings(proto_name)
-    if not docs:
+    field_docs = schema.field_docstrings(proto_name)
+    if not docs and not field_docs:
         return text
-    pieces: list[str] = []
-    position = 0
-    stack: list[tuple[int, str]] = []
-    for match in _CLASS_LINE.finditer(text):
-        indent = len(match["indent"])
-        while stack and stack[-1][0] >= indent:
-            stack.pop()
-        stack.append((indent, match["name"]))
-        qualname = ".".join(name for _, name in stack)
-        doc = docs.get(qualname)
-        if not doc:
+    out: list[str] = []
+    stack: list[tuple[int, str | None]] = []  # (indent, class name; None for enums)
+    for line in text.splitlines(keepends=True):
+        stripped = line.lstrip(" ")
+        indent = len(line) - len(stripped)
+        if stripped.strip():
+            while stack and stack[-1][0] >= indent:
+                stack.pop()
+        out.append(line)
+        if stripped.startswith("class "):
+            head = _CLASS_HEAD.match(stripped)
+            stack.append((indent, head["name"] if head else None))
+            if head:
+                doc = docs.get(_qualname(stack))
+                if doc:
+                    out.append(_docstring_block(doc, " " * (indent + 4)))
             continue
-        pieces.append(text[position : match.end()])
-        pieces.append(_docstring_block(doc, " " * (indent + 4)))
-        position = match.end()
-    pieces.append(text[position:])
-    return "".join(pieces)
+        if field_docs and stack and stack[-1][1] is not None and indent == stack[-1][0] + 4:
+            field = _FIELD_LINE.match(stripped)
+            if field:
+                doc = field_docs.get((_qualname(stack), field["name"]))
+                if doc:
+                    out.append(_docstring_block(doc, " " * indent))
+    return "".join(out)
+
+
+def _qualname(stack: list[tuple[int, str | None]]) -> str:
+    return ".".join(name or "" for _, name in stack)
 
 
 def _docstring_block(doc: str, indent: str) -> str:

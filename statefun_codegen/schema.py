@@ -17,6 +17,7 @@ from .protoc_runner import ProtoInput
 
 _MESSAGE_TYPE = 4
 _NESTED_TYPE = 3
+_FIELD = 2
 _PACKAGE = 2
 _SYNTAX = 12
 
@@ -63,6 +64,7 @@ class Schema:
         self.generated = set(proto_input.to_generate)
         self.messages: dict[str, MessageInfo] = {}
         self._stub_docs: dict[str, dict[str, str]] = {}
+        self._field_docs: dict[str, dict[tuple[str, str], str]] = {}
         self._file_docs: dict[str, str] = {}
         self._file_modules: dict[str, PyModule] = {}
         for file in proto_input.files:
@@ -74,6 +76,7 @@ class Schema:
         self._file_modules[file.name] = module
         display = self.input.display_path(file.name)
         docs: dict[str, str] = {}
+        field_docs: dict[tuple[str, str], str] = {}
         self._file_docs[file.name] = _comment(locations.get((_PACKAGE,))) or _comment(
             locations.get((_SYNTAX,))
         )
@@ -94,10 +97,19 @@ class Schema:
             )
             if doc:
                 docs[qualname] = doc
+            for index, field in enumerate(message.field):
+                field_doc = _comment(locations.get((*path, _FIELD, index)))
+                if field_doc:
+                    field_docs[(qualname, field.name)] = field_doc
         self._stub_docs[file.name] = docs
+        self._field_docs[file.name] = field_docs
 
     def stub_docstrings(self, proto_name: str) -> dict[str, str]:
         return self._stub_docs.get(proto_name, {})
+
+    def field_docstrings(self, proto_name: str) -> dict[tuple[str, str], str]:
+        """(message qualname, field name) -> docstring, for fields with comments."""
+        return self._field_docs.get(proto_name, {})
 
     def messages_module(self, proto_name: str) -> PyModule:
         return self._file_modules[proto_name]
@@ -115,7 +127,7 @@ class Schema:
 def _message_locations(
     info: descriptor_pb2.SourceCodeInfo,
 ) -> dict[tuple[int, ...], descriptor_pb2.SourceCodeInfo.Location]:
-    """Index, once, the locations we look up: messages (any depth), package and syntax.
+    """Index, once, the locations we look up: messages (any depth), their fields, package, syntax.
 
     Fields, options and spans inside them are most of a file's locations; a
     cheap shape test skips them before any tuple is built.
@@ -128,7 +140,7 @@ def _message_locations(
             size >= 2
             and size % 2 == 0
             and path[0] == _MESSAGE_TYPE
-            and (size == 2 or path[size - 2] == _NESTED_TYPE)
+            and (size == 2 or path[size - 2] in (_NESTED_TYPE, _FIELD))
         ):
             index[tuple(path)] = location
     return index

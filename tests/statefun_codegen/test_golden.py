@@ -79,6 +79,8 @@ def test_proto_comments_become_docstrings() -> None:
     assert '    """An amount of money in minor units.\n' in stub
     assert '"quote" and a \\\\ backslash.' in stub
     assert '        """A labelled part of the amount."""' in stub
+    assert '    currency: str\n    """ISO 4217 currency code."""\n' in stub  # leading comment
+    assert '    units: int\n    """minor units"""\n' in stub  # trailing comment
     types = (GOLDEN / "rich/generated/types.py").read_text()
     assert '"""An order placed by a customer."""' in types
 

@@ -11,6 +11,7 @@ class GreetRequest(_message.Message):
     __slots__ = ("name",)
     NAME_FIELD_NUMBER: _ClassVar[int]
     name: str
+    """The name of the user to greet"""
     def __init__(self, name: _Optional[str] = ...) -> None: ...
 
 class GreetResponse(_message.Message):
@@ -19,7 +20,9 @@ class GreetResponse(_message.Message):
     NAME_FIELD_NUMBER: _ClassVar[int]
     GREETING_FIELD_NUMBER: _ClassVar[int]
     name: str
+    """The name of the user being greeted"""
     greeting: str
+    """The users customized greeting"""
     def __init__(self, name: _Optional[str] = ..., greeting: _Optional[str] = ...) -> None: ...
 
 class SeenCount(_message.Message):
@@ -27,4 +30,5 @@ class SeenCount(_message.Message):
     __slots__ = ("seen",)
     SEEN_FIELD_NUMBER: _ClassVar[int]
     seen: int
+    """The number of times a users has been seen so far"""
     def __init__(self, seen: _Optional[int] = ...) -> None: ...

@@ -47,7 +47,9 @@ class Money(_message.Message):
     RECEIPT_FIELD_NUMBER: _ClassVar[int]
     PARTS_FIELD_NUMBER: _ClassVar[int]
     currency: str
+    """ISO 4217 currency code."""
     units: int
+    """minor units"""
     note: str
     tags: _containers.ScalarMap[str, int]
     source: Money.Source
