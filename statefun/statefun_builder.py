@@ -5,7 +5,6 @@ from __future__ import annotations
 import functools
 import inspect
 import typing
-from dataclasses import dataclass
 
 from statefun.context import Context
 from statefun.core import ValueSpec, validate_typename
@@ -19,14 +18,29 @@ UserFunction = typing.Callable[[Context, Message], typing.Any]
 F = typing.TypeVar("F", bound=typing.Callable[..., typing.Any])
 
 
-@dataclass(frozen=True)
 class StatefulFunction:
-    """A registered function: the callable, its storage layout and whether it is a coroutine."""
+    """A registered function: the callable, its storage layout and whether it is a coroutine.
 
-    typename: str
-    fun: UserFunction
-    storage_spec: StorageSpec
-    is_async: bool
+    Constructed as upstream's: ``StatefulFunction(fun, specs, is_async)``.
+    """
+
+    __slots__ = ("fun", "storage_spec", "is_async", "typename")
+
+    def __init__(
+        self, fun: UserFunction, specs: StorageSpec, is_async: bool, typename: str = ""
+    ) -> None:
+        if fun is None:
+            raise ValueError("function code is missing.")
+        if specs is None:
+            raise ValueError("storage spec is missing.")
+        self.fun = fun
+        self.storage_spec = specs
+        self.is_async = is_async
+        self.typename = typename
+
+    def __repr__(self) -> str:
+        kind = "async " if self.is_async else ""
+        return f"StatefulFunction({self.typename!r}, {kind}{self.fun!r})"
 
 
 def _is_coroutine_callable(fun: typing.Callable[..., typing.Any]) -> bool:
@@ -85,10 +99,7 @@ class StatefulFunctions:
         _check_accepts_context_and_message(typename, fun)
         storage_spec = make_address_storage_spec(list(specs) if specs else [])
         self._functions[typename] = StatefulFunction(
-            typename=typename,
-            fun=fun,
-            storage_spec=storage_spec,
-            is_async=_is_coroutine_callable(fun),
+            fun=fun, specs=storage_spec, is_async=_is_coroutine_callable(fun), typename=typename
         )
 
     def bind(
