@@ -15,6 +15,7 @@ __all__ = [
     "TypeSerializer",
     "Type",
     "SimpleType",
+    "UserTypeSerializer",
     "simple_type",
     "ValueSpec",
     "parse_typename",
@@ -97,6 +98,10 @@ class _FunctionSerializer(TypeSerializer[T]):
 
     def deserialize(self, data: bytes) -> T:
         return self._deserialize(data)
+
+
+# Upstream's name for the serializer of a simple_type.
+UserTypeSerializer = _FunctionSerializer
 
 
 class SimpleType(Type[T]):

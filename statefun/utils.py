@@ -7,7 +7,7 @@ import typing
 
 from google.protobuf.message import Message as _ProtoMessage
 
-from statefun.core import Type, TypeSerializer
+from statefun.core import Type, TypeSerializer, simple_type  # noqa: F401 - upstream re-exported it
 from statefun.errors import StateTypeMismatchError
 from statefun.request_reply_pb2 import TypedValue
 
@@ -21,6 +21,7 @@ __all__ = [
     "to_typed_value",
     "from_typed_value",
     "serialized",
+    "simple_type",
 ]
 
 T = typing.TypeVar("T")

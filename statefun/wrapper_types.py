@@ -14,6 +14,14 @@ import typing
 from google.protobuf.message import Message as _ProtoMessage
 
 from statefun import types_pb2
+from statefun.types_pb2 import (  # noqa: F401 - upstream exposed the wrapper messages here
+    BooleanWrapper,
+    DoubleWrapper,
+    FloatWrapper,
+    IntWrapper,
+    LongWrapper,
+    StringWrapper,
+)
 from statefun.core import Type, TypeSerializer
 
 __all__ = [
@@ -26,6 +34,13 @@ __all__ = [
     "StringType",
     "PY_TYPE_TO_WRAPPER_TYPE",
     "WRAPPER_TYPE_TO_PY_TYPE",
+    "ProtobufWrappingTypeSerializer",
+    "BooleanWrapper",
+    "DoubleWrapper",
+    "FloatWrapper",
+    "IntWrapper",
+    "LongWrapper",
+    "StringWrapper",
 ]
 
 T = typing.TypeVar("T")
@@ -128,6 +143,10 @@ class _StringSerializer(_WrapperSerializer[str]):
         if not data:
             return ""
         return super().deserialize(data)
+
+
+# Upstream's name for the generic wrapper serializer.
+ProtobufWrappingTypeSerializer = _WrapperSerializer
 
 
 class ProtobufWrappingType(Type[T]):
