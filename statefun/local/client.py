@@ -29,6 +29,9 @@ class FunctionClient:
         self._log = log or (lambda text: None)
         self._session: aiohttp.ClientSession | None = None
         self._pool_size = pool_size
+        # Calls wait for a free connection *before* their call timeout starts, so a large
+        # backlog of distinct addresses does not time out while queued for the pool.
+        self._slots = asyncio.Semaphore(pool_size)
         self.requests_sent = 0
 
     async def start(self) -> None:
@@ -46,6 +49,13 @@ class FunctionClient:
         """POST one ToFunction; retries 5xx/408/409/420/429/499 and connection errors with
         exponential backoff until the call timeout is spent; other statuses fail at once."""
         assert self._session is not None, "FunctionClient.start() was not called"
+        async with self._slots:
+            return await self._call(url, body, call_timeout_s, connect_timeout_s)
+
+    async def _call(
+        self, url: str, body: bytes, call_timeout_s: float, connect_timeout_s: float
+    ) -> bytes:
+        assert self._session is not None
         deadline = time.monotonic() + call_timeout_s
         backoff = _FIRST_BACKOFF_S
         attempts = 0

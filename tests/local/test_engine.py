@@ -528,3 +528,25 @@ def test_a_batch_in_flight_at_a_crash_is_sent_again_with_the_old_state(tmp_path)
         json.loads(str(r["value"]))["seen"] for r in first_sink.records() + second_sink.records()
     ]
     assert seen == [1, 2]
+
+
+def test_waiting_for_a_pooled_connection_does_not_count_against_the_call_timeout(tmp_path) -> None:
+    from statefun.local.client import FunctionClient
+
+    async def slow(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        await asyncio.sleep(0.2)
+        return reply(pb.FromFunction())
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await engine.client.close()
+        engine.client = FunctionClient(pool_size=2)  # 10 addresses, 2 connections
+        await engine.client.start()
+        for index in range(10):
+            await send(engine, f"user{index}")
+        await idle(engine, timeout=10)
+        # Five rounds of 0.2 s each; the later calls queue for 0.8 s, longer than the 0.5 s
+        # call timeout, and still succeed because the clock starts with the call.
+        assert engine.failure is None
+        assert len(fake.requests) == 10
+
+    run(tmp_path, {"greeter": slow}, scenario, call="500ms")
