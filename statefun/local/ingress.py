@@ -228,7 +228,7 @@ def http_ingress_app(engine: Engine) -> web.Application:
         await engine.accept(messages)
         return web.json_response({"accepted": records, "messages": len(messages)})
 
-    app = web.Application()
+    app = web.Application(client_max_size=32 * 1024 * 1024)  # batches of records, not 1 MiB
     app.router.add_post("/ingress", ingest)
     return app
 
