@@ -73,7 +73,8 @@ def caller_address(invocation: _CallerSource) -> SdkAddress | None:
     return new_address(namespace, name, id, f"{namespace}/{name}")
 
 
-_UNRESOLVED: typing.Any = object()
+# The caller of the current invocation, until the function asks for it.
+UNRESOLVED_CALLER: typing.Any = object()
 
 
 class BatchContext(Context):
@@ -113,14 +114,14 @@ class BatchContext(Context):
     @property
     def caller(self) -> SdkAddress | None:
         caller = self._caller
-        if caller is _UNRESOLVED:
+        if caller is UNRESOLVED_CALLER:
             caller = self._caller = caller_address(typing.cast(_CallerSource, self._invocation))
         return caller
 
     def set_invocation(self, invocation: _CallerSource) -> None:
         """Make ``invocation`` the current one (its caller becomes ``caller``)."""
         self._invocation = invocation
-        self._caller = _UNRESOLVED
+        self._caller = UNRESOLVED_CALLER
 
     def set_caller(self, caller: SdkAddress | None) -> None:
         """Set the caller directly, for contexts driven without a protobuf invocation."""

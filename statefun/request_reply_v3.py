@@ -14,7 +14,7 @@ import typing
 
 from google.protobuf.message import DecodeError
 
-from statefun.context import BatchContext
+from statefun.context import UNRESOLVED_CALLER, BatchContext
 from statefun.core import new_address
 from statefun.errors import MalformedRequestError
 from statefun import wire
@@ -268,9 +268,10 @@ class RequestReplyHandler:
         fun = function.fun
         address = context._address
         typename, id = address.typename, address.id
-        set_invocation = context.set_invocation
         for invocation in invocations:
-            set_invocation(invocation)
+            # context.set_invocation(invocation), inlined: this runs per invocation.
+            context._invocation = invocation
+            context._caller = UNRESOLVED_CALLER
             result = fun(context, received_message(typename, id, invocation.argument))
             if result is not None and inspect.isawaitable(result):
                 _run_coroutine(_await(result))
@@ -289,9 +290,10 @@ class RequestReplyHandler:
         fun = function.fun
         address = context._address
         typename, id = address.typename, address.id
-        set_invocation = context.set_invocation
         for invocation in invocations:
-            set_invocation(invocation)
+            # context.set_invocation(invocation), inlined: this runs per invocation.
+            context._invocation = invocation
+            context._caller = UNRESOLVED_CALLER
             result = fun(context, received_message(typename, id, invocation.argument))
             if result is not None and inspect.isawaitable(result):
                 await result
@@ -308,9 +310,9 @@ async def _invoke_all_async(
     fun = function.fun
     address = context._address
     typename, id = address.typename, address.id
-    set_invocation = context.set_invocation
     for invocation in invocations:
-        set_invocation(invocation)
+        context._invocation = invocation
+        context._caller = UNRESOLVED_CALLER
         result = fun(context, received_message(typename, id, invocation.argument))
         if result is not None and inspect.isawaitable(result):
             await result

@@ -167,11 +167,18 @@ class AddressScopedStorage:
 
 
 def _state_property(name: str) -> property:
+    # get/set repeat Cell.get/Cell.set's fast paths: these run for every state access.
     def get(self: AddressScopedStorage) -> typing.Any:
-        return self._cells[name].get()
+        cell = self._cells[name]
+        return cell._value if cell._decoded else cell.get()
 
     def set(self: AddressScopedStorage, value: typing.Any) -> None:
-        self._cells[name].set(value)
+        if value is None:
+            raise ValueError("provided value must not be None. To delete a value, please use del.")
+        cell = self._cells[name]
+        cell._value = value
+        cell._decoded = True
+        cell.dirty = True
 
     def delete(self: AddressScopedStorage) -> None:
         self._cells[name].delete()
