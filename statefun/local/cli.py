@@ -221,8 +221,12 @@ async def _run(args: argparse.Namespace) -> int:
         await check_endpoints(config, args.wait_for_endpoints)
     if args.egress_dir:
         os.makedirs(args.egress_dir, exist_ok=True)
-    sinks = _sinks(args, config)
     store = Store(args.db, args.sync.upper())
+    try:
+        sinks = _sinks(args, config)
+    except ConfigError:
+        store.close()
+        raise
     tune_garbage_collector()
     engine = Engine(config, store, sinks, egress_types, _log)
     stop = asyncio.Event()
@@ -282,6 +286,8 @@ async def _run(args: argparse.Namespace) -> int:
         await engine.close()
         for sink in sinks.values():
             sink.flush()
+            if isinstance(sink, StreamSink):
+                sink.close()
         store.close()
 
 
