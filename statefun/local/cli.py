@@ -139,24 +139,34 @@ def _key_value(option: str, text: str) -> tuple[str, str]:
     return key, value
 
 
-def _sinks(args: argparse.Namespace, config: ModuleConfig) -> dict[str, Sink]:
+def _egress_paths(args: argparse.Namespace, config: ModuleConfig) -> dict[str, str]:
+    """Where each egress is written ('-' is stdout), from --egress and --egress-dir."""
     chosen: dict[str, str] = {}
     for text in args.egress:
         egress_id, path = _key_value("--egress", text)
         if egress_id not in config.egresses:
             raise ConfigError(f"--egress {text!r}: the module defines no egress {egress_id!r}")
         chosen[egress_id] = path
-    sinks: dict[str, Sink] = {}
+    paths: dict[str, str] = {}
     for egress_id in config.egresses:
         default = (
             "-"
             if args.egress_dir is None
             else os.path.join(args.egress_dir, egress_id.replace("/", ".") + ".jsonl")
         )
-        path = chosen.get(egress_id, default)
+        paths[egress_id] = chosen.get(egress_id, default)
+    return paths
+
+
+def _open_sinks(paths: dict[str, str]) -> dict[str, Sink]:
+    sinks: dict[str, Sink] = {}
+    for egress_id, path in paths.items():
         try:
             sinks[egress_id] = StreamSink.open(path)
         except OSError as error:
+            for sink in sinks.values():
+                if isinstance(sink, StreamSink):
+                    sink.close()
             raise ConfigError(
                 f"egress {egress_id}: can not open {path}: {error.strerror or error}"
             ) from None
@@ -206,6 +216,7 @@ async def _run(args: argparse.Namespace) -> int:
         config = _with_call_timeout(config, args.call_timeout)
     import_proto_modules(args.proto_module)
     egress_types = _egress_types(args, config)
+    egress_paths = _egress_paths(args, config)
     for path in args.input:
         if path != "-" and not os.path.isfile(path):
             raise ConfigError(f"--input {path}: no such file")
@@ -223,7 +234,7 @@ async def _run(args: argparse.Namespace) -> int:
         os.makedirs(args.egress_dir, exist_ok=True)
     store = Store(args.db, args.sync.upper())
     try:
-        sinks = _sinks(args, config)
+        sinks = _open_sinks(egress_paths)
     except ConfigError:
         store.close()
         raise
