@@ -81,3 +81,26 @@ def test_request_handler_mounts_in_an_existing_app_and_default_limit_allows_big_
         assert status == 400
     finally:
         server.close()
+
+
+def test_chunked_bodies_are_limited_too() -> None:
+    server = BackgroundServer(make_app(scenario_handler(), max_request_bytes=SCENARIO_LIMIT))
+
+    async def post_chunked(body: bytes) -> int:
+        async def chunks() -> typing.AsyncIterator[bytes]:
+            for start in range(0, len(body), 1000):
+                yield body[start : start + 1000]
+
+        timeout = aiohttp.ClientTimeout(total=TIMEOUT)
+        async with aiohttp.ClientSession(timeout=timeout) as session:
+            url = f"http://127.0.0.1:{server.port}/statefun"
+            async with session.post(url, data=chunks()) as reply:
+                await reply.read()
+                return reply.status
+
+    try:
+        assert asyncio.run(post_chunked(good_request())) == 200
+        assert asyncio.run(post_chunked(b"\x00" * (SCENARIO_LIMIT * 3))) == 413
+        assert asyncio.run(post_chunked(good_request())) == 200
+    finally:
+        server.close()
