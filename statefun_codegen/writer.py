@@ -109,6 +109,17 @@ def unified_diff(plan_: Plan) -> str:
     return "".join(chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks)
 
 
+def _remove_empty_parents(path: Path, stop: Path) -> None:
+    """Drop directories a stale file leaves empty (a removed .proto's package, say)."""
+    directory = path.parent
+    while directory != stop and stop in directory.parents:
+        try:
+            directory.rmdir()  # only succeeds when empty
+        except OSError:
+            return
+        directory = directory.parent
+
+
 def apply(plan_: Plan) -> None:
     """Write every file into a temporary directory beside the output, then move them in.
 
@@ -131,5 +142,6 @@ def apply(plan_: Plan) -> None:
             os.replace(staging / file.path, target)
         for relative in plan_.stale:
             (out_dir / relative).unlink(missing_ok=True)
+            _remove_empty_parents(out_dir / relative, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -185,3 +185,22 @@ def test_a_file_without_our_marker_is_never_overwritten(
     assert mine.read_text() == "# my own deployment file\n" and types.read_text().endswith(
         "# edited\n"
     )
+
+
+def test_removing_a_proto_removes_its_modules_and_empty_packages(tmp_path: Path) -> None:
+    import shutil
+
+    schema = tmp_path / "schema"
+    shutil.copytree(RICH, schema)
+    out = tmp_path / "out"
+    assert run([str(schema), "-o", str(out), "-q"]) == 0
+    (schema / "acme" / "orders" / "orders.proto").unlink()
+    (schema / "statefun.yaml").write_text(
+        "namespace: acme\nendpoint: http://functions:8000/statefun\n"
+        "functions:\n  audit:\n    input: [string, Money]\n"
+    )
+    assert run([str(schema), "-o", str(out), "-q"]) == 0
+    assert not (out / "generated" / "acme" / "orders").exists()
+    assert (out / "generated" / "acme" / "common" / "money_pb2.py").exists()
+    assert not (out / "generated" / "functions" / "order_tracker.py").exists()
+    assert (out / "order_tracker.py").exists()  # the body is yours: kept
