@@ -91,19 +91,18 @@ def _parse_sole_batch(request_bytes: bytes) -> ToFunction.InvocationBatchRequest
     """
     if request_bytes[:2] != b"\xa2\x06":
         return None
+    # The batch's length: a varint of at most 4 bytes (the runtime's payload limit is 32 MiB).
     size = 0
     shift = 0
-    position = 2
-    end = min(len(request_bytes), 7)
-    while position < end:
+    for position in range(2, min(len(request_bytes), 6)):
         byte = request_bytes[position]
         size |= (byte & 0x7F) << shift
-        position += 1
         if byte < 0x80:
             break
         shift += 7
     else:
         return None
+    position += 1
     if position + size != len(request_bytes):
         return None
     batch = _InvocationBatchRequest()

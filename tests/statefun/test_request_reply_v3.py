@@ -459,3 +459,11 @@ def test_requests_that_are_not_a_single_batch_field_follow_protobuf_merging() ->
     received.clear()
     handler.handle_sync(b"\x08\x01" + first)
     assert received == ["x"]
+
+
+@pytest.mark.parametrize("size", [0, 100, 200, 20_000, 3_000_000])
+def test_batches_of_every_length_prefix_size_are_read(size: int) -> None:
+    received: list[int] = []
+    handler = handler_for(lambda c, m: received.append(len(m.as_string() or "")))
+    handler.handle_sync(request("ex/fn", "a", [hello("x" * size)]))
+    assert received == [size]
