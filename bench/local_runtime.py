@@ -206,9 +206,8 @@ async def runtime_run(
                 workload.note(key, seq)
                 submitted[seq] = now
             pending.append(engine.accept(messages))
-            while rate is None and engine.backlog > 20_000:
-                engine.progress.clear()
-                await engine.progress.wait()
+            if rate is None:
+                await engine.room_for_more()
         await asyncio.gather(*pending)
         deadline = time.perf_counter() + 300
         while len(sink.arrived) < records:

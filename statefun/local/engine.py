@@ -118,6 +118,7 @@ class Engine:
         self.specs: dict[str, dict[str, StateSpec]] = {}
         self.mailboxes: dict[Address, Mailbox] = {}
         self.backlog = 0  # accepted messages not yet committed as processed
+        self.max_backlog = 20_000
         self.timer_heap: list[tuple[int, int]] = []
         self.timer_wakeup = asyncio.Event()
         self.failure: LocalRuntimeError | None = None
@@ -175,6 +176,12 @@ class Engine:
         )
 
     # --- accepting messages ------------------------------------------------------------
+    async def room_for_more(self) -> None:
+        """Backpressure for ingress sources: wait while the unprocessed backlog is full."""
+        while self.backlog > self.max_backlog and self.failure is None:
+            self.progress.clear()
+            await self.progress.wait()
+
     def accept(
         self,
         messages: list[tuple[Address, Address | None, bytes]],

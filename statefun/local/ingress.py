@@ -89,14 +89,12 @@ class FileSource:
         path: str,
         engine: Engine,
         follow: bool,
-        max_backlog: int = 20_000,
         chunk_lines: int = 2_000,
     ) -> None:
         self.path = path
         self.source = "file:" + os.path.abspath(path)
         self.engine = engine
         self.follow = follow
-        self.max_backlog = max_backlog
         self.chunk_lines = chunk_lines
         self.rejected = 0
 
@@ -113,9 +111,7 @@ class FileSource:
                 offset = 0
             handle.seek(offset)
             while True:
-                while self.engine.backlog > self.max_backlog and self.engine.failure is None:
-                    self.engine.progress.clear()
-                    await self.engine.progress.wait()
+                await self.engine.room_for_more()
                 messages: list[Message] = []
                 lines = 0
                 while lines < self.chunk_lines:
@@ -203,6 +199,7 @@ class StdinSource:
                     self.rejected += 1
                     self.engine.log(f"<stdin>:{number}: record skipped: {error}")
             if messages:
+                await self.engine.room_for_more()
                 await self.engine.accept(messages)
 
 
@@ -223,6 +220,7 @@ def http_ingress_app(engine: Engine) -> web.Application:
             records += 1
         if not records:
             return web.json_response({"error": "no record in the request body"}, status=400)
+        await engine.room_for_more()  # a producer waits while the backlog is full
         if engine.failure is not None:
             return web.json_response({"error": str(engine.failure)}, status=503)
         await engine.accept(messages)

@@ -550,3 +550,38 @@ def test_waiting_for_a_pooled_connection_does_not_count_against_the_call_timeout
         assert len(fake.requests) == 10
 
     run(tmp_path, {"greeter": slow}, scenario, call="500ms")
+
+
+def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
+    import aiohttp
+
+    from statefun.local.ingress import start_http_ingress
+
+    release = asyncio.Event()
+
+    async def blocked(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        await release.wait()
+        return reply(pb.FromFunction())
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        engine.max_backlog = 2
+        runner, port = await start_http_ingress(engine, "127.0.0.1", 0)
+        url = f"http://127.0.0.1:{port}/ingress"
+        body = "".join(f'{{"key": "k{i}", "value": "v"}}\n' for i in range(3))
+        try:
+            async with aiohttp.ClientSession() as session:
+                async with session.post(url, data=body) as response:
+                    assert response.status == 200  # room: accepted at once
+                second = asyncio.ensure_future(session.post(url, data=body))
+                await asyncio.sleep(0.3)
+                assert not second.done(), "accepted while 3 messages (> 2) were waiting"
+                release.set()
+                response = await asyncio.wait_for(second, 5)
+                assert response.status == 200
+                response.release()
+            await idle(engine)
+            assert len(fake.requests) == 6
+        finally:
+            await runner.cleanup()
+
+    run(tmp_path, {"greeter": blocked}, scenario)
