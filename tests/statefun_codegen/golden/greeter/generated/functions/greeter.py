@@ -9,6 +9,7 @@ register it with :func:`register` or :func:`bind`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Final
 
@@ -119,27 +120,46 @@ ACCEPTS: Final = (GREET_REQUEST_TYPE,)
 """The message types ``example/greeter`` accepts, tried in this order."""
 
 
+def decode(message: Message) -> messages_pb2.GreetRequest:
+    """The value of ``message`` as one of the accepted types; a clear error for any other."""
+    value: messages_pb2.GreetRequest | None
+    if message.is_type(GREET_REQUEST_TYPE):
+        value = message.as_type(GREET_REQUEST_TYPE)
+    else:
+        accepted = " or ".join(accepted_type.typename for accepted_type in ACCEPTS)
+        raise TypeError(
+            f"{TYPENAME} accepts {accepted}, "
+            f"but got a message of type {message.value_typename()!r}"
+        )
+    if value is None:
+        raise ValueError(f"{TYPENAME} got a message without a value")
+    return value
+
+
 def register(
     functions: StatefulFunctions,
     handler: GreeterHandler,
 ) -> None:
-    """Register ``handler`` as the body of ``example/greeter`` on ``functions``."""
+    """Register ``handler`` as the body of ``example/greeter`` on ``functions``.
 
-    async def invoke(context: Context, message: Message) -> None:
-        value: messages_pb2.GreetRequest | None
-        if message.is_type(GREET_REQUEST_TYPE):
-            value = message.as_type(GREET_REQUEST_TYPE)
-        else:
-            accepted = " or ".join(accepted_type.typename for accepted_type in ACCEPTS)
+    An ``async def`` body is awaited; a plain ``def`` is called directly, so the
+    SDK needs no event loop for it.
+    """
+    if inspect.iscoroutinefunction(handler):
+
+        async def invoke_async(context: Context, message: Message) -> None:
+            result = handler(GreeterContext(context), decode(message))
+            if result is not None:
+                await result
+
+        functions.register(TYPENAME, invoke_async, SPECS)
+        return
+
+    def invoke(context: Context, message: Message) -> None:
+        if handler(GreeterContext(context), decode(message)) is not None:
             raise TypeError(
-                f"{TYPENAME} accepts {accepted}, "
-                f"but got a message of type {message.value_typename()!r}"
+                f"the body of {TYPENAME} returned a value; write 'async def' to await"
             )
-        if value is None:
-            raise ValueError(f"{TYPENAME} got a message without a value")
-        result = handler(GreeterContext(context), value)
-        if result is not None:
-            await result
 
     functions.register(TYPENAME, invoke, SPECS)
 

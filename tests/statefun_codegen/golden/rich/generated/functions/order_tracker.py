@@ -10,6 +10,7 @@ register it with :func:`register` or :func:`bind`.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, Final
@@ -280,29 +281,50 @@ ACCEPTS: Final = (
 """The message types ``acme/order-tracker`` accepts, tried in this order."""
 
 
+def decode(
+    message: Message,
+) -> acme_orders_orders_pb2.Order | acme_orders_orders_pb2.Shipped:
+    """The value of ``message`` as one of the accepted types; a clear error for any other."""
+    value: acme_orders_orders_pb2.Order | acme_orders_orders_pb2.Shipped | None
+    if message.is_type(ORDER_TYPE):
+        value = message.as_type(ORDER_TYPE)
+    elif message.is_type(SHIPPED_TYPE):
+        value = message.as_type(SHIPPED_TYPE)
+    else:
+        accepted = " or ".join(accepted_type.typename for accepted_type in ACCEPTS)
+        raise TypeError(
+            f"{TYPENAME} accepts {accepted}, "
+            f"but got a message of type {message.value_typename()!r}"
+        )
+    if value is None:
+        raise ValueError(f"{TYPENAME} got a message without a value")
+    return value
+
+
 def register(
     functions: StatefulFunctions,
     handler: OrderTrackerHandler,
 ) -> None:
-    """Register ``handler`` as the body of ``acme/order-tracker`` on ``functions``."""
+    """Register ``handler`` as the body of ``acme/order-tracker`` on ``functions``.
 
-    async def invoke(context: Context, message: Message) -> None:
-        value: acme_orders_orders_pb2.Order | acme_orders_orders_pb2.Shipped | None
-        if message.is_type(ORDER_TYPE):
-            value = message.as_type(ORDER_TYPE)
-        elif message.is_type(SHIPPED_TYPE):
-            value = message.as_type(SHIPPED_TYPE)
-        else:
-            accepted = " or ".join(accepted_type.typename for accepted_type in ACCEPTS)
+    An ``async def`` body is awaited; a plain ``def`` is called directly, so the
+    SDK needs no event loop for it.
+    """
+    if inspect.iscoroutinefunction(handler):
+
+        async def invoke_async(context: Context, message: Message) -> None:
+            result = handler(OrderTrackerContext(context), decode(message))
+            if result is not None:
+                await result
+
+        functions.register(TYPENAME, invoke_async, SPECS)
+        return
+
+    def invoke(context: Context, message: Message) -> None:
+        if handler(OrderTrackerContext(context), decode(message)) is not None:
             raise TypeError(
-                f"{TYPENAME} accepts {accepted}, "
-                f"but got a message of type {message.value_typename()!r}"
+                f"the body of {TYPENAME} returned a value; write 'async def' to await"
             )
-        if value is None:
-            raise ValueError(f"{TYPENAME} got a message without a value")
-        result = handler(OrderTrackerContext(context), value)
-        if result is not None:
-            await result
 
     functions.register(TYPENAME, invoke, SPECS)
 
