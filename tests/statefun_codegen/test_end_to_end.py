@@ -285,3 +285,19 @@ def test_a_renamed_namespace_keeps_make_protobuf_type(
         sys.path.remove(str(tmp_path))
         for name in [n for n in sys.modules if n.startswith("ns_pkg")]:
             del sys.modules[name]
+
+
+def test_a_plain_def_body_is_registered_as_a_plain_function(rich: ModuleType) -> None:
+    functions = StatefulFunctions()
+
+    async def order_tracker(ctx: Any, message: Any) -> None:
+        return None
+
+    rich.register_functions(functions, order_tracker=order_tracker, audit=lambda ctx, msg: "oops")
+    assert functions.for_typename("acme/order-tracker").is_async
+    assert not functions.for_typename("acme/audit").is_async
+    body = _request("acme/audit", "a", {"lines": None}, ("io.statefun.types/string", b"\n\x01x"))
+    with pytest.raises(
+        TypeError, match="the body of acme/audit returned a value; write 'async def'"
+    ):
+        RequestReplyHandler(functions).handle_sync(body)
