@@ -17,7 +17,7 @@ import jinja2
 
 from .durations import format_duration
 from .model import PROTOBUF_NAMESPACE, EgressModel, FunctionModel, Model, StateModel, TypeModel
-from .schema import PyModule
+from .schema import PyModule, clean_comment
 
 MARKER = "@generated"
 LINE_LENGTH = 88
@@ -121,7 +121,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pystr"] = pystr
     env.filters["docstring"] = docstring
-    env.filters["docbody"] = lambda text: text
+    env.filters["docbody"] = clean_comment  # free text from the manifest: escaped like comments
     env.filters["timedelta"] = timedelta_literal
     env.globals["type_factory"] = type_factory
     env.globals["expiry"] = expiry

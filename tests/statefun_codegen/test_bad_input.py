@@ -256,3 +256,19 @@ def test_a_hyphen_in_a_proto_file_name_becomes_an_underscore(
     assert run(["schema", "-o", "out", "-q"]) == 0
     assert (workspace / "out" / "generated" / "my_shop_pb2.py").exists()
     assert not (workspace / "out" / "generated" / "shop_pb2.py").exists()  # stale, ours: removed
+
+
+def test_free_text_cannot_break_out_of_its_docstring(workspace: Path) -> None:
+    payload = 'hi """ + __import__("os").system("touch pwned") + """ \\\\ end'
+    manifest = GOOD_MANIFEST.replace(
+        "    input: GreetRequest", f"    doc: '{payload}'\n    input: GreetRequest"
+    )
+    (workspace / "schema" / "statefun.yaml").write_text(manifest)
+    assert run(["schema", "-o", "out", "-q"]) == 0
+    module = workspace / "out" / "generated" / "functions" / "greeter.py"
+    import ast
+
+    tree = ast.parse(module.read_text())
+    docstring = ast.get_docstring(tree)
+    assert docstring is not None and payload in docstring
+    assert not (workspace / "pwned").exists()
