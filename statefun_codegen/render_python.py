@@ -25,7 +25,9 @@ LINE_LENGTH = 88
 
 def header_comment(sources: Iterable[str], tool: str = "statefun-codegen") -> str:
     """``# @generated ...`` naming the sources, wrapped so no line exceeds 88 columns."""
-    words = [f"# {MARKER} by {tool} from", *[s + "," for s in sources]]
+    # a file name is the one thing here we did not validate: keep it on its comment line
+    printable = ["".join(c if c.isprintable() else "?" for c in s) for s in sources]
+    words = [f"# {MARKER} by {tool} from", *[s + "," for s in printable]]
     words[-1] = words[-1].rstrip(",") + "."
     words += ["DO", "NOT", "EDIT."]
     lines: list[str] = []
