@@ -33,7 +33,8 @@ __all__ = [
     "kinesis_egress_record",
 ]
 
-_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
+# The one-byte varints; hot paths write `ONE_BYTE[n] if n < 0x80 else varint(n)` inline.
+ONE_BYTE = _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 _UINT64 = 1 << 64
 
 
@@ -109,7 +110,8 @@ def typed_value(typename: str, value: bytes) -> bytes:
     prefix = _typed_value_prefixes.get(typename) or typed_value_prefix(typename)
     if not value:
         return prefix
-    return prefix + b"\x1a" + length(value) + value
+    size = len(value)
+    return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
 
 
 def address(typename: str, id: str) -> bytes:
@@ -124,7 +126,8 @@ def address(typename: str, id: str) -> bytes:
     if not id:
         return prefix
     encoded_id = id.encode("utf-8")
-    return prefix + b"\x1a" + length(encoded_id) + encoded_id
+    size = len(encoded_id)
+    return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_id
 
 
 def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
@@ -138,7 +141,8 @@ def persisted_value_mutation(state_name: str, typename: str, value: bytes | None
             _modify_prefixes.clear()
         _modify_prefixes[state_name] = prefix
     state_value = typed_value(typename, value)
-    return prefix + b"\x1a" + length(state_value) + state_value
+    size = len(state_value)
+    return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + state_value
 
 
 def outgoing_invocation(target: bytes, argument: bytes) -> bytes:
@@ -202,10 +206,15 @@ def kafka_producer_record(key: str | None, value: bytes, topic: str) -> bytes:
         _kafka_topics[topic] = topic_field
     if key:
         encoded_key = key.encode("utf-8")
-        key_field = b"\x0a" + length(encoded_key) + encoded_key
+        size = len(encoded_key)
+        key_field = b"\x0a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_key
     else:
         key_field = b""
-    value_field = b"\x12" + length(value) + value if value else b""
+    if value:
+        size = len(value)
+        value_field = b"\x12" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
+    else:
+        value_field = b""
     return key_field + value_field + topic_field
 
 
