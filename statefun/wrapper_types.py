@@ -80,7 +80,8 @@ class _IntSerializer(_WrapperSerializer[int]):
 
     def deserialize(self, data: bytes) -> int:
         if len(data) == 5 and data[0] == 0x0D:
-            return typing.cast(int, _INT32.unpack_from(data, 1)[0])
+            value: int = _INT32.unpack_from(data, 1)[0]
+            return value
         if not data:
             return 0
         return super().deserialize(data)
@@ -98,7 +99,8 @@ class _LongSerializer(_WrapperSerializer[int]):
 
     def deserialize(self, data: bytes) -> int:
         if len(data) == 9 and data[0] == 0x09:
-            return typing.cast(int, _INT64.unpack_from(data, 1)[0])
+            value: int = _INT64.unpack_from(data, 1)[0]
+            return value
         if not data:
             return 0
         return super().deserialize(data)
