@@ -1,6 +1,9 @@
 """Serve a ``RequestReplyHandler`` from any ASGI 3 server (uvicorn, hypercorn, …).
 
-app = statefun.serving.asgi.make_asgi_app(handler)
+    app = statefun.serving.asgi.make_asgi_app(handler)
+
+then run e.g. ``uvicorn module:app``. Async functions are awaited on the
+server's loop; sync functions are called directly, as in ``handle_async``.
 """
 
 from __future__ import annotations

@@ -7,8 +7,6 @@ or add the route to an existing app with ``add_statefun_route(app, handler)``.
 
 from __future__ import annotations
 
-import typing
-
 import flask
 
 from statefun.request_reply_v3 import RequestReplyHandler

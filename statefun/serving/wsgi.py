@@ -1,7 +1,9 @@
 """Serve a ``RequestReplyHandler`` from any WSGI server.
 
-app = statefun.serving.wsgi.make_wsgi_app(handler)
-# gunicorn module:app, or wsgiref.simple_server.make_server("", 8000, app).serve_forever()
+    app = statefun.serving.wsgi.make_wsgi_app(handler)
+
+then serve ``app`` with gunicorn (``gunicorn module:app``) or, for development,
+``wsgiref.simple_server.make_server("", 8000, app).serve_forever()``.
 """
 
 from __future__ import annotations
