@@ -136,3 +136,17 @@ def test_goldens_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
 def test_the_checked_in_greeter_is_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
     assert run_cli("schemas/", "--check") == 0
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_rendering_needs_no_black_pass(
+    case: str, generate: Callable[..., Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Templates emit black's style themselves; black is only a fallback for huge names (slow)."""
+    import statefun_codegen.generate as generate_module
+
+    def refuse(text: str) -> str:
+        raise AssertionError("a template produced a line black would have to wrap:\n" + text)
+
+    monkeypatch.setattr(generate_module, "blacken", refuse)
+    generate(case, out="no-black")

@@ -120,8 +120,10 @@ ACCEPTS: Final = (GREET_REQUEST_TYPE,)
 """The message types ``example/greeter`` accepts, tried in this order."""
 
 
-def decode(message: Message) -> messages_pb2.GreetRequest:
-    """The value of ``message`` as one of the accepted types; a clear error for any other."""
+def decode(
+    message: Message,
+) -> messages_pb2.GreetRequest:
+    """``message``'s value as one of the accepted types; a clear error for any other."""
     value: messages_pb2.GreetRequest | None
     if message.is_type(GREET_REQUEST_TYPE):
         value = message.as_type(GREET_REQUEST_TYPE)

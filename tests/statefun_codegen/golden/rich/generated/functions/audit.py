@@ -104,8 +104,10 @@ ACCEPTS: Final = (
 """The message types ``acme/audit`` accepts, tried in this order."""
 
 
-def decode(message: Message) -> str | acme_orders_orders_pb2.Money:
-    """The value of ``message`` as one of the accepted types; a clear error for any other."""
+def decode(
+    message: Message,
+) -> str | acme_orders_orders_pb2.Money:
+    """``message``'s value as one of the accepted types; a clear error for any other."""
     value: str | acme_orders_orders_pb2.Money | None
     if message.is_type(StringType):
         value = message.as_type(StringType)

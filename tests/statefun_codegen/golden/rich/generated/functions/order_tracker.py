@@ -284,7 +284,7 @@ ACCEPTS: Final = (
 def decode(
     message: Message,
 ) -> acme_orders_orders_pb2.Order | acme_orders_orders_pb2.Shipped:
-    """The value of ``message`` as one of the accepted types; a clear error for any other."""
+    """``message``'s value as one of the accepted types; a clear error for any other."""
     value: acme_orders_orders_pb2.Order | acme_orders_orders_pb2.Shipped | None
     if message.is_type(ORDER_TYPE):
         value = message.as_type(ORDER_TYPE)
