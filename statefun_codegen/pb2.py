@@ -30,8 +30,10 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
-_CLASS_HEAD = re.compile(r"class (?P<name>\w+)\(_message\.Message\):")
-_FIELD_LINE = re.compile(r"(?P<name>[a-z_]\w*): ")
+_STUB_LINE = re.compile(
+    r"^(?P<indent> *)(?:class (?P<cls>\w+)\((?P<base>[\w.]+)[^\n]*|(?P<field>[a-z_]\w*): [^\n]*)$",
+    re.MULTILINE,
+)
 
 
 def module_path(proto_name: str) -> str:
@@ -174,35 +176,37 @@ def _typed_mappings(text: str) -> str:
 
 
 def _docstrings(text: str, schema: Schema, proto_name: str) -> str:
-    """.proto comments become docstrings in the stub: on message classes, and after fields."""
+    """.proto comments become docstrings in the stub: on message classes, and after fields.
+
+    Only class and attribute lines matter (a regex finds them without walking every
+    line); the indentation of each tells which class it belongs to.
+    """
     docs = schema.stub_docstrings(proto_name)
     field_docs = schema.field_docstrings(proto_name)
     if not docs and not field_docs:
         return text
-    out: list[str] = []
-    stack: list[tuple[int, str | None]] = []  # (indent, class name; None for enums)
-    for line in text.splitlines(keepends=True):
-        stripped = line.lstrip(" ")
-        indent = len(line) - len(stripped)
-        if stripped.strip():
-            while stack and stack[-1][0] >= indent:
-                stack.pop()
-        out.append(line)
-        if stripped.startswith("class "):
-            head = _CLASS_HEAD.match(stripped)
-            stack.append((indent, head["name"] if head else None))
-            if head:
+    pieces: list[str] = []
+    position = 0
+    stack: list[tuple[int, str | None]] = []  # (indent, message class name; None for enums)
+    for match in _STUB_LINE.finditer(text):
+        indent = len(match["indent"])
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        doc: str | None = None
+        if match["cls"] is not None:
+            is_message = match["base"] == "_message.Message"
+            stack.append((indent, match["cls"] if is_message else None))
+            if is_message:
                 doc = docs.get(_qualname(stack))
-                if doc:
-                    out.append(_docstring_block(doc, " " * (indent + 4)))
-            continue
-        if field_docs and stack and stack[-1][1] is not None and indent == stack[-1][0] + 4:
-            field = _FIELD_LINE.match(stripped)
-            if field:
-                doc = field_docs.get((_qualname(stack), field["name"]))
-                if doc:
-                    out.append(_docstring_block(doc, " " * indent))
-    return "".join(out)
+                indent += 4
+        elif stack and stack[-1][1] is not None and indent == stack[-1][0] + 4:
+            doc = field_docs.get((_qualname(stack), match["field"]))
+        if doc:
+            pieces.append(text[position : match.end() + 1])
+            pieces.append(_docstring_block(doc, " " * indent))
+            position = match.end() + 1
+    pieces.append(text[position:])
+    return "".join(pieces)
 
 
 def _qualname(stack: list[tuple[int, str | None]]) -> str:

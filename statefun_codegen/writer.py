@@ -132,13 +132,18 @@ def apply(plan_: Plan) -> None:
     parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".statefun-codegen-", dir=parent))
     try:
+        made: set[Path] = set()
         for file in plan_.writes:
             staged = staging / file.path
-            staged.parent.mkdir(parents=True, exist_ok=True)
+            if staged.parent not in made:
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                made.add(staged.parent)
             staged.write_bytes(file.content.encode("utf-8"))
         for file in plan_.writes:
             target = out_dir / file.path
-            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.parent not in made:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                made.add(target.parent)
             os.replace(staging / file.path, target)
         for relative in plan_.stale:
             (out_dir / relative).unlink(missing_ok=True)
