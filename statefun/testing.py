@@ -154,14 +154,39 @@ class FunctionHarness:
         An argument is a ``Message`` (its value is used), a ``(value, Type)``
         pair, or a bare ``str``/``bool``/``int`` (string/bool/int built-in type).
         ``caller`` is ``(typename, id)`` of the sending function, or ``None``
-        for a message from an ingress.
+        for a message from an ingress. Async functions run on a private event
+        loop; from async tests use ``invoke_async`` to run them on yours.
         """
+        request, initial = self._request(arguments, id, state, caller)
+        return self._result(self._handler.handle_sync(request), initial)
+
+    async def invoke_async(
+        self,
+        *arguments: Argument,
+        id: str = "test-id",
+        state: typing.Mapping[str, typing.Any] | None = None,
+        caller: tuple[str, str] | None = None,
+    ) -> InvocationResult:
+        """``invoke`` through ``handle_async``, on the running event loop."""
+        request, initial = self._request(arguments, id, state, caller)
+        return self._result(await self._handler.handle_async(request), initial)
+
+    def _request(
+        self,
+        arguments: typing.Sequence[Argument],
+        id: str,
+        state: typing.Mapping[str, typing.Any] | None,
+        caller: tuple[str, str] | None,
+    ) -> tuple[bytes, dict[str, typing.Any]]:
         initial = dict(state or {})
         unknown = sorted(set(initial) - set(self._specs))
         if unknown:
             raise ValueError(
-                f"state {unknown} is not declared by {self.typename}; declared: {sorted(self._specs)}"
+                f"state {unknown} is not declared by {self.typename}; "
+                f"declared: {sorted(self._specs)}"
             )
+        if caller is not None:
+            validate_typename(caller[0], "the caller typename")
         request = ToFunction()
         batch = request.invocation
         batch.target.namespace, batch.target.type, batch.target.id = self._namespace, self._name, id
@@ -173,12 +198,10 @@ class FunctionHarness:
             invocation = batch.invocations.add(argument=self._typed_argument(argument))
             if caller is not None:
                 caller_typename, caller_id = caller
-                validate_typename(caller_typename, "the caller typename")
                 namespace, name = caller_typename.rsplit("/", 1)
                 invocation.caller.namespace, invocation.caller.type = namespace, name
                 invocation.caller.id = caller_id
-        data = self._handler.handle_sync(request.SerializeToString())
-        return self._result(data, {name: initial.get(name) for name in self._specs})
+        return request.SerializeToString(), {name: initial.get(name) for name in self._specs}
 
     @staticmethod
     def _typed_argument(argument: Argument) -> TypedValue:

@@ -123,3 +123,25 @@ def test_user_exceptions_propagate() -> None:
     functions.register("ex/fn", fail)
     with pytest.raises(LookupError, match="nope"):
         FunctionHarness(functions, "ex/fn").invoke("x")
+
+
+def test_invoke_async_runs_on_the_callers_loop() -> None:
+    import asyncio
+
+    functions = StatefulFunctions()
+    loops: list[object] = []
+
+    async def record(context: Context, message: Message) -> None:
+        loops.append(asyncio.get_running_loop())
+        context.storage.seen_count = (context.storage.seen_count or 0) + 1
+
+    functions.register("ex/fn", record, [ValueSpec("seen_count", IntType)])
+    harness = FunctionHarness(functions, "ex/fn")
+
+    async def main() -> tuple[object, dict[str, object]]:
+        result = await harness.invoke_async("a", "b", state={"seen_count": 1})
+        return asyncio.get_running_loop(), result.state
+
+    loop, state = asyncio.run(main())
+    assert loops == [loop, loop]
+    assert state == {"seen_count": 3}
