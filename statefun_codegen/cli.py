@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
 from . import __name__ as _package
-from .config import ConfigError, Settings, load_settings
+from .config import ConfigError, Settings, find_pyproject, load_settings
 from .diagnostics import GenerationError
 from .generate import Options, check_options, generate
 from .protoc_runner import compile_protos
@@ -57,6 +58,9 @@ def _parser() -> argparse.ArgumentParser:
         "--check", action="store_true", help="write nothing; exit 1 if any file would change"
     )
     parser.add_argument("--diff", action="store_true", help="write nothing; print a unified diff")
+    parser.add_argument(
+        "--watch", action="store_true", help="regenerate whenever an input changes (Ctrl-C stops)"
+    )
     parser.add_argument("-q", "--quiet", action="store_true", help="print errors only")
     parser.add_argument("--version", action="version", version=f"statefun-codegen {VERSION}")
     return parser
@@ -126,6 +130,56 @@ def _inside(path: Path, root: Path) -> bool:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.watch:
+        if args.check or args.diff:
+            print(
+                "statefun-codegen: error: --watch writes; it cannot go with --check or --diff",
+                file=sys.stderr,
+            )
+            return EXIT_USAGE
+        return _watch(args)
+    return _run_once(args)
+
+
+def _input_stamps(args: argparse.Namespace) -> tuple[tuple[str, float, int], ...]:
+    """What --watch compares: every input file's path, mtime and size."""
+    paths: set[Path] = set()
+    pyproject = find_pyproject(Path.cwd())
+    if pyproject is not None:
+        paths.add(pyproject)
+    try:
+        settings = _merge(load_settings(Path.cwd()), args)
+        protos, _, manifest, _ = _inputs(settings)
+        paths.update(protos)
+        paths.add(manifest)
+    except (ConfigError, OSError):
+        pass  # reported by the next generation; keep watching what exists
+    stamps = []
+    for path in sorted(paths):
+        try:
+            stat = path.stat()
+        except OSError:
+            continue
+        stamps.append((str(path), stat.st_mtime, stat.st_size))
+    return tuple(stamps)
+
+
+def _watch(args: argparse.Namespace, interval: float = 0.3) -> int:
+    """Regenerate whenever a .proto, the manifest or pyproject.toml changes (Ctrl-C stops)."""
+    last: tuple[tuple[str, float, int], ...] | None = None
+    try:
+        while True:
+            stamps = _input_stamps(args)
+            if stamps != last:
+                last = stamps
+                _run_once(args)
+                print("statefun-codegen: watching for changes (Ctrl-C stops)", file=sys.stderr)
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def _run_once(args: argparse.Namespace) -> int:
     try:
         settings = _merge(load_settings(Path.cwd()), args)
         options = Options(

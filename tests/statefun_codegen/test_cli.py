@@ -204,3 +204,42 @@ def test_removing_a_proto_removes_its_modules_and_empty_packages(tmp_path: Path)
     assert (out / "generated" / "acme" / "common" / "money_pb2.py").exists()
     assert not (out / "generated" / "functions" / "order_tracker.py").exists()
     assert (out / "order_tracker.py").exists()  # the body is yours: kept
+
+
+def test_watch_regenerates_when_a_proto_changes(tmp_path: Path) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    proto = schema / "w.proto"
+    proto.write_text('syntax = "proto3";\npackage w;\nmessage Ping {}\n')
+    (schema / "statefun.yaml").write_text(
+        "namespace: w\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: Ping\n"
+    )
+    types_py = tmp_path / "out" / "generated" / "types.py"
+
+    def wait_for(condition: Callable[[], bool]) -> None:
+        deadline = time.monotonic() + 30
+        while not condition():
+            assert watcher.poll() is None, watcher.communicate()
+            assert time.monotonic() < deadline, "the watcher did not regenerate in time"
+            time.sleep(0.1)
+
+    watcher = subprocess.Popen(
+        [sys.executable, "-m", "statefun_codegen", "schema", "-o", "out", "--watch", "-q"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: types_py.exists() and "PING_TYPE" in types_py.read_text())
+        proto.write_text('syntax = "proto3";\npackage w;\nmessage Ping {}\nmessage Pong {}\n')
+        wait_for(lambda: "PONG_TYPE" in types_py.read_text())
+    finally:
+        watcher.send_signal(signal.SIGINT)
+        _, err = watcher.communicate(timeout=20)
+    assert watcher.returncode == 0, err
