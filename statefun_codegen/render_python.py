@@ -101,11 +101,11 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
     Jinja keys each entry on the template's source checksum and the Python version,
     so an edited template or another interpreter never reads a stale entry.
     """
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    directory = base / "statefun-codegen" / f"jinja2-{jinja2.__version__}"
     try:
+        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        directory = base / "statefun-codegen" / f"jinja2-{jinja2.__version__}"
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
+    except (OSError, RuntimeError):  # no home directory, read-only file system: compile each run
         return None
     return jinja2.FileSystemBytecodeCache(str(directory))
 
