@@ -14,6 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import jinja2
+import jinja2.bccache
 
 from .durations import format_duration
 from .model import PROTOBUF_NAMESPACE, EgressModel, FunctionModel, Model, StateModel, TypeModel
@@ -95,6 +96,22 @@ def egress_value(egress: EgressModel) -> str:
     return "str | bytes"
 
 
+class _BestEffortCache(jinja2.FileSystemBytecodeCache):
+    """A cache that can only make runs faster: any file-system trouble means "no cache"."""
+
+    def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().load_bytecode(bucket)
+        except OSError:
+            pass
+
+    def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+        try:
+            super().dump_bytecode(bucket)
+        except OSError:
+            pass
+
+
 def _bytecode_cache() -> jinja2.BytecodeCache | None:
     """Compiling the templates costs more than rendering them: keep the compiled code.
 
@@ -107,7 +124,7 @@ def _bytecode_cache() -> jinja2.BytecodeCache | None:
         directory.mkdir(parents=True, exist_ok=True)
     except (OSError, RuntimeError):  # no home directory, read-only file system: compile each run
         return None
-    return jinja2.FileSystemBytecodeCache(str(directory))
+    return _BestEffortCache(str(directory))
 
 
 @lru_cache(maxsize=1)
