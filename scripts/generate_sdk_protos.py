@@ -4,31 +4,22 @@ Maintainers run this after editing a protocol .proto; installs never need it.
 protoc's output pins the protobuf runtime to the protoc version it came from
 (``ValidateProtobufRuntimeVersion``) and names that version in its header; we
 drop both so the committed modules import on every supported protobuf (5.26+)
-and do not churn when grpcio-tools is upgraded.
+and do not churn when grpcio-tools is upgraded. The stubs get the same
+``mypy --strict`` fix-up as the generator's output.
 """
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
+from statefun_codegen.pb2 import strip_version_pin, typed_mappings
+
 ROOT = Path(__file__).resolve().parent.parent
 PROTO_DIR = ROOT / "statefun" / "protos"
 OUT_DIR = ROOT / "statefun"
-
-_VERSION_CHECK = re.compile(
-    r"from google\.protobuf import runtime_version as _runtime_version\n"
-    r"|_runtime_version\.ValidateProtobufRuntimeVersion\(\n(?:    .*\n)*?\)\n"
-    r"|# Protobuf Python Version: .*\n"
-    r"|# NO CHECKED-IN PROTOBUF GENCODE\n"
-)
-
-
-def strip_version_pins(source: str) -> str:
-    return _VERSION_CHECK.sub("", source)
 
 
 def main() -> int:
@@ -49,7 +40,9 @@ def main() -> int:
         for generated in sorted(Path(tmp).iterdir()):
             text = generated.read_text(encoding="utf-8")
             if generated.suffix == ".py":
-                text = strip_version_pins(text)
+                text = strip_version_pin(text)
+            else:
+                text = typed_mappings(text)
             (OUT_DIR / generated.name).write_text(text, encoding="utf-8")
             print(f"wrote {OUT_DIR / generated.name}")
     return 0

@@ -119,16 +119,16 @@ def build_pb2_modules(
         for suffix in (".py", ".pyi"):
             text = raw[base + suffix]
             if suffix == ".py":
-                text = _strip_version_pin(text)
+                text = strip_version_pin(text)
             text = _relative_imports(text, ours, depth)
             if suffix == ".pyi":
-                text = _typed_mappings(text)
+                text = typed_mappings(text)
                 text = _docstrings(text, schema, name)
             result[base + suffix] = header[name] + text
     return result
 
 
-def _strip_version_pin(text: str) -> str:
+def strip_version_pin(text: str) -> str:
     # the pin sits in the module header; scanning only that keeps big modules cheap
     head, marker, rest = text.partition("# @@protoc_insertion_point(imports)")
     return _VERSION_PIN.sub("", head) + marker + rest
@@ -166,7 +166,7 @@ def _relative_import_lines(text: str, ours: set[str], depth: int) -> str:
     return _STAR_IMPORT.sub(star_import, text)
 
 
-def _typed_mappings(text: str) -> str:
+def typed_mappings(text: str) -> str:
     """protoc's stubs use a bare ``_Mapping`` (always as ``_Mapping]``) that ``--strict`` rejects."""
     head, sep, body = text.partition("\nDESCRIPTOR")
     if "_Mapping]" not in body:

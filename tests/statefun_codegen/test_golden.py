@@ -108,11 +108,7 @@ def test_our_modules_are_black_clean() -> None:
 
 def test_goldens_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
     config = tmp_path / "mypy.ini"
-    # the SDK's own checked-in stubs and aiohttp are not ours to judge here
-    config.write_text(
-        "[mypy]\nstrict = True\nexplicit_package_bases = True\n"
-        "[mypy-statefun.*]\nignore_errors = True\n[mypy-aiohttp.*]\nignore_errors = True\n"
-    )
+    config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
     targets = ["examples/greeter", *(f"tests/statefun_codegen/golden/{case}" for case in CASES)]
     result = subprocess.run(
         [
