@@ -73,6 +73,10 @@ __all__ = [
     "StatefulFunctions",
     "RequestReplyHandler",
     "make_protobuf_type",
+    # the 2.x programming model (docs/compat-2x.md)
+    "AsyncRequestReplyHandler",
+    "kafka_egress_record",
+    "kinesis_egress_record",
     "make_json_type",
     # errors
     "StatefunError",
@@ -100,3 +104,10 @@ __all__ = [
     "utils",
     "wrapper_types",
 ]
+
+# The 2.x programming model builds on everything above, so it is imported last.
+from statefun.compat import (  # noqa: E402
+    AsyncRequestReplyHandler,
+    kafka_egress_record,
+    kinesis_egress_record,
+)

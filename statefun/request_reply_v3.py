@@ -49,6 +49,10 @@ class RequestReplyHandler:
             )
         self.functions = functions
 
+    def __call__(self, request_bytes: bytes) -> bytes:
+        """The 2.x calling convention, ``handler(request_bytes)``: the same as ``handle_sync``."""
+        return self.handle_sync(request_bytes)
+
     def _begin(self, request_bytes: bytes) -> _Batch | bytes:
         batch = parse_request(request_bytes)
         target = batch.target

@@ -83,11 +83,14 @@ class StatefulFunctions:
         typename: str,
         fun: UserFunction,
         specs: typing.Sequence[ValueSpec[typing.Any]] | None = None,
+        states: typing.Sequence[str | ValueSpec[typing.Any]] | None = None,
     ) -> None:
         """Register ``fun(context, message)`` under ``typename`` (``namespace/name``).
 
         ``fun`` may be a plain or ``async`` function, a bound method or any
         callable object. Registering a typename again replaces the previous function.
+        A 2.x-style function (``states=[...]``, or a protobuf type hint on its
+        message) runs through ``statefun.compat``; see docs/compat-2x.md.
         """
         if not typename:
             raise ValueError("function typename must be provided")
@@ -96,6 +99,10 @@ class StatefulFunctions:
             raise ValueError("function code is missing.")
         if not callable(fun):
             raise TypeError(f"the function registered for {typename} is not callable: {fun!r}")
+        # Imported here because statefun.compat builds on this module.
+        from statefun.compat.registration import route_function
+
+        fun, specs = route_function(typename, fun, specs, states)
         _check_accepts_context_and_message(typename, fun)
         storage_spec = make_address_storage_spec(list(specs) if specs else [])
         self._functions[typename] = StatefulFunction(
@@ -103,13 +110,16 @@ class StatefulFunctions:
         )
 
     def bind(
-        self, typename: str, specs: typing.Sequence[ValueSpec[typing.Any]] | None = None
+        self,
+        typename: str,
+        specs: typing.Sequence[ValueSpec[typing.Any]] | None = None,
+        states: typing.Sequence[str | ValueSpec[typing.Any]] | None = None,
     ) -> typing.Callable[[F], F]:
         """Decorator form of ``register``; returns the function unchanged."""
         validate_typename(typename, "a function typename")
 
         def wrapper(function: F) -> F:
-            self.register(typename, function, specs)
+            self.register(typename, function, specs, states)
             return function
 
         return wrapper
