@@ -1,9 +1,17 @@
-"""The seeds' Flask and aiohttp serving snippets, served on 127.0.0.1 and called over real HTTP."""
+"""The seeds' serving code on 127.0.0.1, called over real HTTP.
+
+``seed_walkthrough_greeter.py`` is the walkthrough's full Flask application and
+``seed_async_hello.py`` the aiohttp snippet, each kept as the page prints it
+(the changes are listed at the top of each file).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import pathlib
 import threading
+import types
 import typing
 import urllib.error
 import urllib.request
@@ -20,56 +28,27 @@ from compat_support import (
     typed,
     unpack_any_state,
 )
-from google.protobuf.any_pb2 import Any
 
-import statefun.compat
-from statefun import AsyncRequestReplyHandler, RequestReplyHandler, StatefulFunctions
-from statefun import kafka_egress_record
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 
 TIMEOUT_SECONDS = 10
+HERE = pathlib.Path(__file__).resolve().parent
 
 
-def walkthrough_functions() -> StatefulFunctions:
-    functions = StatefulFunctions()
-
-    @functions.bind("example/greeter", states=["seen_count"])
-    def greet(context: typing.Any, greet_request: GreetRequest) -> None:
-        state = context.state("seen_count").unpack(SeenCount)
-        if not state:
-            state = SeenCount()
-            state.seen = 1
-        else:
-            state.seen += 1
-        context.state("seen_count").pack(state)
-        response = GreetResponse(name=greet_request.name, greeting=f"Hi #{state.seen}")
-        egress_message = kafka_egress_record(topic="greetings", key=greet_request.name, value=response)
-        context.pack_and_send_egress("example/greets", egress_message)
-
-    return functions
-
-
-def flask_app(handler: RequestReplyHandler) -> typing.Any:
-    """The seed's Flask snippet, verbatim apart from the imports."""
-    from flask import Flask, make_response, request
-
-    app = Flask(__name__)
-
-    @app.route('/statefun', methods=['POST'])
-    def handle():  # type: ignore[no-untyped-def]
-        response_data = handler(request.data)
-        response = make_response(response_data)
-        response.headers.set('Content-Type', 'application/octet-stream')
-        return response
-
-    return app
+def load_seed(name: str) -> types.ModuleType:
+    """A fresh instance of a seed module, so no test sees another's registry or app."""
+    spec = importlib.util.spec_from_file_location(f"{name}_under_test", HERE / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 @pytest.fixture
 def flask_url() -> typing.Iterator[str]:
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, flask_app(RequestReplyHandler(walkthrough_functions())))
+    server = make_server("127.0.0.1", 0, load_seed("seed_walkthrough_greeter").app)
     thread = threading.Thread(target=server.serve_forever, name="compat-flask", daemon=True)
     thread.start()
     try:
@@ -90,72 +69,52 @@ def post(url: str, body: bytes) -> tuple[int, str, bytes]:
         return error.code, error.headers["Content-Type"], error.read()
 
 
-def test_flask_snippet_serves_the_walkthrough_greeter(flask_url: str) -> None:
-    argument = typed(GreetRequest(name="Ann"), "com.googleapis/example.GreetRequest")
+# What the walkthrough's Kafka ingress delivers: its typeUrl and the raw GreetRequest bytes.
+ANN_ARRIVES = typed(GreetRequest(name="Ann"), "com.googleapis/example.GreetRequest")
 
-    status, content_type, body = post(flask_url, to_function("example/greeter", "Ann", [(None, argument)]))
+
+def test_flask_walkthrough_greets_through_kafka_and_counts(flask_url: str) -> None:
+    status, content_type, body = post(flask_url, to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)]))
     assert (status, content_type) == (200, "application/octet-stream")
     (missing,) = from_function(body).incomplete_invocation_context.missing_values
     assert (missing.state_name, missing.type_typename) == ("seen_count", ANY_STATE_TYPENAME)
 
-    request = to_function("example/greeter", "Ann", [(None, argument)] * 2, state={"seen_count": None})
+    # The runtime registers the state and re-sends; here two requests arrived meanwhile.
+    request = to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)] * 2, state={"seen_count": None})
     status, content_type, body = post(flask_url, request)
     assert (status, content_type) == (200, "application/octet-stream")
     result = from_function(body).invocation_result
     (mutation,) = result.state_mutations
     assert unpack_any_state(mutation.state_value, SeenCount).seen == 2
-    records = [KafkaProducerRecord.FromString(egress.argument.value) for egress in result.outgoing_egresses]
-    assert [GreetResponse.FromString(record.value_bytes).greeting for record in records] == [
-        "Hi #1",
-        "Hi #2",
-    ]
-    assert {(record.topic, record.key) for record in records} == {("greetings", "Ann")}
+    greetings = []
+    for egress in result.outgoing_egresses:
+        assert (egress.egress_namespace, egress.egress_type) == ("example", "greets")
+        assert egress.argument.typename == "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+        record = KafkaProducerRecord.FromString(egress.argument.value)
+        assert (record.topic, record.key) == ("greetings", "Ann")
+        greetings.append(GreetResponse.FromString(record.value_bytes).greeting)
+    assert greetings == ["Welcome Ann", "Nice to see you again Ann"]
+
+    request = to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": mutation.state_value})
+    (egress,) = from_function(post(flask_url, request)[2]).invocation_result.outgoing_egresses
+    record = KafkaProducerRecord.FromString(egress.argument.value)
+    assert GreetResponse.FromString(record.value_bytes).greeting == "Third time is a charm Ann"
 
 
-def test_flask_snippet_turns_an_unexpected_message_into_a_server_error(flask_url: str) -> None:
-    wrong = typed(SeenCount(seen=1))
-    request = to_function("example/greeter", "Ann", [(None, wrong)], state={"seen_count": None})
+def test_flask_walkthrough_answers_an_unexpected_message_with_a_server_error(flask_url: str) -> None:
+    request = to_function("example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None})
 
     status, _, _ = post(flask_url, request)
 
     assert status == 500
 
 
-def async_hello_functions() -> StatefulFunctions:
-    functions = statefun.compat.StatefulFunctions()
-
-    async def compute_greeting(message: Any) -> Any:
-        await asyncio.sleep(0)
-        greet_request = GreetRequest()
-        message.Unpack(greet_request)
-        reply = Any()
-        reply.Pack(GreetResponse(name=greet_request.name, greeting=f"Hello {greet_request.name}"))
-        return reply
-
-    @functions.bind("example/hello")
-    async def hello(context, message):  # type: ignore[no-untyped-def]
-        response = await compute_greeting(message)
-        context.reply(response)
-
-    return functions
-
-
 async def serve_and_call_aiohttp(bodies: list[bytes]) -> list[tuple[int, str, bytes]]:
-    """The seed's aiohttp snippet on an ephemeral port, called concurrently by a real client."""
+    """The seed's aiohttp app on an ephemeral port, called concurrently by a real client."""
     import aiohttp
     from aiohttp import web
 
-    handler = AsyncRequestReplyHandler(async_hello_functions())
-
-    async def handle(request: web.Request) -> web.Response:
-        req = await request.read()
-        res = await handler(req)
-        return web.Response(body=res, content_type="application/octet-stream")
-
-    app = web.Application()
-    app.add_routes([web.post('/statefun', handle)])
-
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(load_seed("seed_async_hello").app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -176,7 +135,7 @@ async def serve_and_call_aiohttp(bodies: list[bytes]) -> list[tuple[int, str, by
         await runner.cleanup()
 
 
-def test_aiohttp_snippet_serves_the_async_hello_concurrently() -> None:
+def test_aiohttp_snippet_replies_to_each_caller_concurrently() -> None:
     names = ["Ann", "Bob", "Cy"]
     callers = {name: address("example/caller", f"caller-{name}") for name in names}
     bodies = [
@@ -190,7 +149,10 @@ def test_aiohttp_snippet_serves_the_async_hello_concurrently() -> None:
         assert (status, content_type) == (200, "application/octet-stream")
         (outgoing,) = from_function(body).invocation_result.outgoing_messages
         assert outgoing.target == callers[name]
-        assert GreetResponse.FromString(outgoing.argument.value).greeting == f"Hello {name}"
+        assert outgoing.argument.typename == "type.googleapis.com/example.GreetResponse"
+        assert GreetResponse.FromString(outgoing.argument.value) == GreetResponse(
+            name=name, greeting=f"Hello {name}"
+        )
 
 
 def test_aiohttp_snippet_fails_a_reply_to_an_ingress_message() -> None:
