@@ -161,3 +161,29 @@ def test_aiohttp_snippet_fails_a_reply_to_an_ingress_message() -> None:
     ((status, _, _),) = asyncio.run(asyncio.wait_for(serve_and_call_aiohttp([body]), TIMEOUT_SECONDS * 2))
 
     assert status == 500
+
+
+def test_the_sdks_flask_adapter_reports_an_unexpected_message_type_as_a_bad_request() -> None:
+    from werkzeug.serving import make_server
+
+    from statefun.serving.flask import make_flask_app
+
+    greeter = load_seed("seed_walkthrough_greeter")
+    server = make_server("127.0.0.1", 0, make_flask_app(greeter.handler))
+    thread = threading.Thread(target=server.serve_forever, name="compat-flask-adapter", daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/statefun"
+        wrong = to_function("example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None})
+        status, content_type, body = post(url, wrong)
+        ok_status, _, _ = post(url, to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": None}))
+    finally:
+        server.shutdown()
+        thread.join(TIMEOUT_SECONDS)
+
+    assert (status, content_type) == (400, "text/plain; charset=utf-8")
+    assert body.decode("utf-8").startswith(
+        "Unknown message type type.googleapis.com/example.SeenCount: the function example/greeter "
+        "accepts only example.GreetRequest"
+    )
+    assert ok_status == 200
