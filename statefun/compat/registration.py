@@ -29,13 +29,13 @@ from google.protobuf.message import Message as ProtobufMessage
 
 from statefun.compat.context import LegacyContext
 from statefun.compat.dispatch import (
-    NOT_ANNOTATED,
     MessageHint,
     annotation_of,
     envelope_of,
     message_hint,
     message_parameters,
     payload_for,
+    protobuf_hint_classes,
 )
 from statefun.compat.errors import LegacyFunctionError
 from statefun.compat.state import StateDeclaration, state_specs
@@ -97,10 +97,8 @@ def is_legacy_style(
         annotation_of(parameters.context), Context
     ):
         return False
-    if message_annotation is not NOT_ANNOTATED and message_annotation is not typing.Any:
-        hint = message_hint(message_annotation)
-        if hint is not None:
-            return True
+    if protobuf_hint_classes(message_annotation) is not None:
+        return True
     return legacy_by_default
 
 

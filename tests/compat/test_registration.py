@@ -56,6 +56,10 @@ def typed_as_anything(context, message: typing.Any):  # type: ignore[no-untyped-
     pass
 
 
+def typed_as_object(context, message: object):  # type: ignore[no-untyped-def]
+    pass
+
+
 def current_style(context: Context, message: Message) -> None:
     pass
 
@@ -75,6 +79,8 @@ def context_annotated_only(context: Context, message):  # type: ignore[no-untype
         (StatefulFunctions, typed_as_user, {}, True),
         (StatefulFunctions, typed_as_any, {}, True),
         (StatefulFunctions, typed_as_anything, {}, False),
+        (StatefulFunctions, typed_as_object, {}, False),
+        (StatefulFunctions, typing.cast(typing.Any, lambda context, message: None), {}, False),
         (statefun.compat.StatefulFunctions, typed_as_anything, {}, True),
         (statefun.compat.StatefulFunctions, current_style, {}, False),
         (statefun.compat.StatefulFunctions, context_annotated_only, {}, False),
