@@ -30,9 +30,11 @@ def _typed_value(envelope: object, method: str) -> TypedValue:
     if envelope is None:
         raise ValueError(f"{method}(): the message is missing")
     if not isinstance(envelope, Any):
-        hint = f"; use pack_and_{method}() to send a {type(envelope).__name__}" if isinstance(
-            envelope, ProtobufMessage
-        ) else ""
+        hint = (
+            f"; use pack_and_{method}() to send a {type(envelope).__name__}"
+            if isinstance(envelope, ProtobufMessage)
+            else ""
+        )
         raise TypeError(
             f"{method}() expects a google.protobuf.Any, got {type(envelope).__name__}{hint}"
         )
@@ -139,9 +141,7 @@ class LegacyContext:
     def send(self, typename: str, id: str, message: Any) -> None:
         """Send an ``Any`` to the function ``typename`` (``namespace/name``) with ``id``."""
         target = validate_typename(typename, "the target typename of send()")
-        self._context.send(
-            Message(target, _target_id(id, "send"), _typed_value(message, "send"))
-        )
+        self._context.send(Message(target, _target_id(id, "send"), _typed_value(message, "send")))
 
     def pack_and_send(self, typename: str, id: str, message: ProtobufMessage) -> None:
         self.send(typename, id, _packed(message, "pack_and_send"))
@@ -180,9 +180,7 @@ class LegacyContext:
         id: str | timedelta,
         message: ProtobufMessage,
     ) -> None:
-        duration, target, target_id = _delay_and_target(
-            delay, typename, id, "pack_and_send_after"
-        )
+        duration, target, target_id = _delay_and_target(delay, typename, id, "pack_and_send_after")
         self.send_after(duration, target, target_id, _packed(message, "pack_and_send_after"))
 
     def send_egress(self, typename: str, message: Any) -> None:

@@ -65,7 +65,9 @@ def kafka_egress_record(topic: str, value: object, key: str | None = None) -> Ka
     as an extension of 2.x; ``key`` is optional (an empty key means no key).
     """
     if not topic or not isinstance(topic, str):
-        raise ValueError(f"kafka_egress_record: a destination Kafka topic is missing, got {topic!r}")
+        raise ValueError(
+            f"kafka_egress_record: a destination Kafka topic is missing, got {topic!r}"
+        )
     value_bytes = _value_bytes(value, "kafka_egress_record")
     record = KafkaProducerRecord(topic=topic, value_bytes=value_bytes)
     checked_key = _optional_str(key, "kafka_egress_record", "key")
@@ -90,7 +92,9 @@ def kinesis_egress_record(
     record = KinesisEgressRecord(
         stream=stream, value_bytes=value_bytes, partition_key=partition_key
     )
-    checked_hash_key = _optional_str(explicit_hash_key, "kinesis_egress_record", "explicit_hash_key")
+    checked_hash_key = _optional_str(
+        explicit_hash_key, "kinesis_egress_record", "explicit_hash_key"
+    )
     if checked_hash_key is not None:
         record.explicit_hash_key = checked_hash_key
     return record

@@ -43,7 +43,12 @@ from statefun.context import Context
 from statefun.core import ValueSpec
 from statefun.messages import Message
 
-__all__ = ["LEGACY_FUNCTION_ATTRIBUTE", "is_legacy_style", "adapt_legacy_function", "route_function"]
+__all__ = [
+    "LEGACY_FUNCTION_ATTRIBUTE",
+    "is_legacy_style",
+    "adapt_legacy_function",
+    "route_function",
+]
 
 LEGACY_FUNCTION_ATTRIBUTE = "__statefun_legacy_function__"
 
@@ -130,8 +135,10 @@ def _legacy_hint(typename: str, fun: typing.Callable[..., object]) -> MessageHin
     annotation = annotation_of(parameters.message)
     hint = message_hint(annotation)
     if hint is None:
-        shown = annotation if isinstance(annotation, str) else getattr(
-            annotation, "__qualname__", repr(annotation)
+        shown = (
+            annotation
+            if isinstance(annotation, str)
+            else getattr(annotation, "__qualname__", repr(annotation))
         )
         unresolved = (
             " (a string hint that could not be resolved: define or import the class at module "
@@ -163,7 +170,9 @@ def adapt_legacy_function(
 ) -> tuple[CurrentFunction, list[ValueSpec[Any]]]:
     """The 3.x function running the 2.x ``fun``, and the specs of its ``Any`` states."""
     if fun is None or not callable(fun):
-        raise LegacyFunctionError(f"the function registered for {typename} is not callable: {fun!r}")
+        raise LegacyFunctionError(
+            f"the function registered for {typename} is not callable: {fun!r}"
+        )
     specs = state_specs(typename, states if states is not None else ())
     state_names = tuple(spec.name for spec in specs)
     hint = _legacy_hint(typename, fun)

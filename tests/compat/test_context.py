@@ -72,16 +72,52 @@ def test_send_and_pack_and_send_produce_typed_values() -> None:
 @pytest.mark.parametrize(
     ("call", "error", "text"),
     [
-        (lambda c: c.send("example/hello", "u1", ANN), TypeError, "send\\(\\) expects a google.protobuf.Any, got User; use pack_and_send\\(\\)"),
-        (lambda c: c.send("example/hello", "u1", None), ValueError, "send\\(\\): the message is missing"),
+        (
+            lambda c: c.send("example/hello", "u1", ANN),
+            TypeError,
+            "send\\(\\) expects a google.protobuf.Any, got User; use pack_and_send\\(\\)",
+        ),
+        (
+            lambda c: c.send("example/hello", "u1", None),
+            ValueError,
+            "send\\(\\): the message is missing",
+        ),
         (lambda c: c.send("example/hello", "u1", Any()), ValueError, "the Any has no type_url"),
-        (lambda c: c.send("hello", "u1", packed(ANN)), ValueError, "target typename of send\\(\\) must be of the form 'namespace/name', got 'hello'"),
-        (lambda c: c.send("example/hello", "", packed(ANN)), ValueError, "the target id must be a non-empty str"),
-        (lambda c: c.pack_and_send("example/hello", "u1", "Ann"), TypeError, "pack_and_send\\(\\) expects a protobuf message, got str"),
-        (lambda c: c.reply(packed(ANN)), ValueError, "came from an ingress, so there is no caller to reply to"),
-        (lambda c: c.send_egress("greets", packed(ANN)), ValueError, "egress typename of send_egress\\(\\)"),
-        (lambda c: c.send_after(5, "example/a", "1", packed(ANN)), TypeError, "send_after\\(\\) expects \\(delay: timedelta, typename, id, message\\)"),
-        (lambda c: c.send_after(timedelta(seconds=-1), "example/a", "1", packed(ANN)), ValueError, "the delay must not be negative"),
+        (
+            lambda c: c.send("hello", "u1", packed(ANN)),
+            ValueError,
+            "target typename of send\\(\\) must be of the form 'namespace/name', got 'hello'",
+        ),
+        (
+            lambda c: c.send("example/hello", "", packed(ANN)),
+            ValueError,
+            "the target id must be a non-empty str",
+        ),
+        (
+            lambda c: c.pack_and_send("example/hello", "u1", "Ann"),
+            TypeError,
+            "pack_and_send\\(\\) expects a protobuf message, got str",
+        ),
+        (
+            lambda c: c.reply(packed(ANN)),
+            ValueError,
+            "came from an ingress, so there is no caller to reply to",
+        ),
+        (
+            lambda c: c.send_egress("greets", packed(ANN)),
+            ValueError,
+            "egress typename of send_egress\\(\\)",
+        ),
+        (
+            lambda c: c.send_after(5, "example/a", "1", packed(ANN)),
+            TypeError,
+            "send_after\\(\\) expects \\(delay: timedelta, typename, id, message\\)",
+        ),
+        (
+            lambda c: c.send_after(timedelta(seconds=-1), "example/a", "1", packed(ANN)),
+            ValueError,
+            "the delay must not be negative",
+        ),
     ],
 )
 def test_bad_calls_say_what_is_wrong(call: object, error: type[Exception], text: str) -> None:

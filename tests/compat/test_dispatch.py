@@ -39,7 +39,9 @@ ANN = User(user_id="u1", name="Ann")
 def test_hints_a_2x_function_may_carry(
     annotation: object, classes: tuple[type, ...], accepts_envelope: bool
 ) -> None:
-    assert message_hint(annotation) == MessageHint(classes=classes, accepts_envelope=accepts_envelope)
+    assert message_hint(annotation) == MessageHint(
+        classes=classes, accepts_envelope=accepts_envelope
+    )
 
 
 @pytest.mark.parametrize("annotation", [str, Message, typing.Union[User, str], "User"])
@@ -77,7 +79,9 @@ def test_an_unmatched_type_names_the_function_and_what_it_accepts() -> None:
         payload_for(hint, packed(GreetRequest(name="x")), "ex/fn")
 
     assert isinstance(raised.value, ValueError)
-    assert str(raised.value).startswith("Unknown message type type.googleapis.com/example.GreetRequest:")
+    assert str(raised.value).startswith(
+        "Unknown message type type.googleapis.com/example.GreetRequest:"
+    )
     assert "the function ex/fn accepts only example.User, example.Admin" in str(raised.value)
 
 

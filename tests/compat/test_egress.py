@@ -93,12 +93,18 @@ def test_kinesis_record_rejects_bad_arguments(
 
 
 def test_records_packed_from_2x_generated_classes_are_renamed() -> None:
-    assert egress_typename(
-        "type.googleapis.com/org.apache.flink.statefun.flink.io.KafkaProducerRecord"
-    ) == KAFKA_RECORD_TYPENAME
-    assert egress_typename(
-        "type.googleapis.com/org.apache.flink.statefun.flink.io.KinesisEgressRecord"
-    ) == KINESIS_RECORD_TYPENAME
+    assert (
+        egress_typename(
+            "type.googleapis.com/org.apache.flink.statefun.flink.io.KafkaProducerRecord"
+        )
+        == KAFKA_RECORD_TYPENAME
+    )
+    assert (
+        egress_typename(
+            "type.googleapis.com/org.apache.flink.statefun.flink.io.KinesisEgressRecord"
+        )
+        == KINESIS_RECORD_TYPENAME
+    )
     assert egress_typename("type.googleapis.com/example.GreetResponse") == (
         "type.googleapis.com/example.GreetResponse"
     )

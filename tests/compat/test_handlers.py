@@ -63,5 +63,7 @@ def test_async_handler_also_answers_handle_async() -> None:
 
 
 def test_async_handler_checks_its_registry() -> None:
-    with pytest.raises(TypeError, match="RequestReplyHandler expects a StatefulFunctions, got object"):
+    with pytest.raises(
+        TypeError, match="RequestReplyHandler expects a StatefulFunctions, got object"
+    ):
         AsyncRequestReplyHandler(object())  # type: ignore[arg-type]

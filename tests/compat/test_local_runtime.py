@@ -70,7 +70,9 @@ def greeter_url() -> typing.Iterator[str]:
         thread.join(10)
 
 
-def test_the_local_runtime_runs_the_2x_walkthrough(greeter_url: str, tmp_path: pathlib.Path) -> None:
+def test_the_local_runtime_runs_the_2x_walkthrough(
+    greeter_url: str, tmp_path: pathlib.Path
+) -> None:
     module = tmp_path / "module.yaml"
     module.write_text(MODULE_YAML.format(url=greeter_url), encoding="utf-8")
     names = ["Ann", "Bob", "Ann", "Ann", "Ann"]
@@ -78,7 +80,12 @@ def test_the_local_runtime_runs_the_2x_walkthrough(greeter_url: str, tmp_path: p
     records.write_text(
         "".join(
             json.dumps(
-                {"key": name, "value_base64": base64.b64encode(GreetRequest(name=name).SerializeToString()).decode()}
+                {
+                    "key": name,
+                    "value_base64": base64.b64encode(
+                        GreetRequest(name=name).SerializeToString()
+                    ).decode(),
+                }
             )
             + "\n"
             for name in names
@@ -89,11 +96,18 @@ def test_the_local_runtime_runs_the_2x_walkthrough(greeter_url: str, tmp_path: p
 
     completed = subprocess.run(
         [
-            sys.executable, "-m", "statefun.local", str(module),
-            "--db", ":memory:",
-            "--input", str(records),
-            "--egress", f"example/greets={egress}",
-            "--call-timeout", "10s",
+            sys.executable,
+            "-m",
+            "statefun.local",
+            str(module),
+            "--db",
+            ":memory:",
+            "--input",
+            str(records),
+            "--egress",
+            f"example/greets={egress}",
+            "--call-timeout",
+            "10s",
         ],
         capture_output=True,
         text=True,

@@ -87,7 +87,10 @@ def context_annotated_only(context: Context, message):  # type: ignore[no-untype
     ],
 )
 def test_the_style_rule(
-    registry: type[StatefulFunctions], fun: typing.Any, keywords: dict[str, typing.Any], legacy: bool
+    registry: type[StatefulFunctions],
+    fun: typing.Any,
+    keywords: dict[str, typing.Any],
+    legacy: bool,
 ) -> None:
     functions = registry()
 
@@ -99,7 +102,10 @@ def test_the_style_rule(
 
 
 def test_specs_and_states_together_are_refused() -> None:
-    with pytest.raises(ValueError, match="ex/fn: give either specs= \\(3.x ValueSpecs\\) or states= \\(2.x Any states\\), not both"):
+    with pytest.raises(
+        ValueError,
+        match="ex/fn: give either specs= \\(3.x ValueSpecs\\) or states= \\(2.x Any states\\), not both",
+    ):
         StatefulFunctions().register("ex/fn", untyped, specs=[], states=[])
 
 
@@ -111,15 +117,24 @@ def test_a_2x_function_with_a_non_protobuf_hint_is_refused() -> None:
         StatefulFunctions().bind("ex/fn", states=["seen"])(greet)
 
     assert isinstance(raised.value, TypeError)
-    assert "the message parameter 'message' of the 2.x-style function ex/fn is annotated str" in str(raised.value)
-    assert "must be a protobuf message class, a Union of them, or google.protobuf.any_pb2.Any" in str(raised.value)
+    assert (
+        "the message parameter 'message' of the 2.x-style function ex/fn is annotated str"
+        in str(raised.value)
+    )
+    assert (
+        "must be a protobuf message class, a Union of them, or google.protobuf.any_pb2.Any"
+        in str(raised.value)
+    )
 
 
 def test_an_unresolvable_string_hint_is_explained() -> None:
     def greet(context, message: "NoSuchMessage"):  # type: ignore[name-defined,no-untyped-def] # noqa: F821
         pass
 
-    with pytest.raises(LegacyFunctionError, match="annotated NoSuchMessage \\(a string hint that could not be resolved"):
+    with pytest.raises(
+        LegacyFunctionError,
+        match="annotated NoSuchMessage \\(a string hint that could not be resolved",
+    ):
         statefun.compat.StatefulFunctions().register("ex/fn", greet)
     StatefulFunctions().register("ex/fn", greet)  # a 3.x registry ignores hints it cannot read
 
@@ -135,7 +150,10 @@ def test_a_2x_function_must_take_a_context_and_a_message() -> None:
     def three(context, message, extra):  # type: ignore[no-untyped-def]
         pass
 
-    with pytest.raises(LegacyFunctionError, match="ex/fn must take two arguments, a context and a message, but takes \\['context', 'message', 'extra'\\]"):
+    with pytest.raises(
+        LegacyFunctionError,
+        match="ex/fn must take two arguments, a context and a message, but takes \\['context', 'message', 'extra'\\]",
+    ):
         statefun.compat.StatefulFunctions().register("ex/fn", three)
 
 
@@ -174,7 +192,9 @@ def test_a_sync_2x_function_returning_a_coroutine_is_reported() -> None:
     functions = StatefulFunctions()
     functions.register("ex/fn", greet)
 
-    with pytest.raises(LegacyFunctionError, match="returned an awaitable but is not declared 'async def'"):
+    with pytest.raises(
+        LegacyFunctionError, match="returned an awaitable but is not declared 'async def'"
+    ):
         RequestReplyHandler(functions)(to_function("ex/fn", "1", [(None, typed(ANN))]))
 
 
@@ -193,9 +213,7 @@ def mixed_functions(seen: list[str]) -> StatefulFunctions:
     def current(context: Context, message: Message) -> None:
         context.storage.visits = (context.storage.visits or 0) + 1
         seen.append(f"current got {message.value_typename()}")
-        context.send(
-            message_builder("example/legacy", "back", value=ANN, value_type=UserType)
-        )
+        context.send(message_builder("example/legacy", "back", value=ANN, value_type=UserType))
 
     return functions
 
@@ -226,7 +244,9 @@ def test_2x_and_3x_functions_message_each_other_in_one_registry() -> None:
     (to_legacy,) = current_result.outgoing_messages
     assert to_legacy.argument.typename == UserType.typename == type_url(User)
 
-    handler(to_function("example/legacy", "back", [(None, to_legacy.argument)], state={"last": None}))
+    handler(
+        to_function("example/legacy", "back", [(None, to_legacy.argument)], state={"last": None})
+    )
     assert seen == [
         "legacy got User Ann",
         "current got type.googleapis.com/example.Admin",

@@ -74,13 +74,17 @@ ANN_ARRIVES = typed(GreetRequest(name="Ann"), "com.googleapis/example.GreetReque
 
 
 def test_flask_walkthrough_greets_through_kafka_and_counts(flask_url: str) -> None:
-    status, content_type, body = post(flask_url, to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)]))
+    status, content_type, body = post(
+        flask_url, to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)])
+    )
     assert (status, content_type) == (200, "application/octet-stream")
     (missing,) = from_function(body).incomplete_invocation_context.missing_values
     assert (missing.state_name, missing.type_typename) == ("seen_count", ANY_STATE_TYPENAME)
 
     # The runtime registers the state and re-sends; here two requests arrived meanwhile.
-    request = to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)] * 2, state={"seen_count": None})
+    request = to_function(
+        "example/greeter", "Ann", [(None, ANN_ARRIVES)] * 2, state={"seen_count": None}
+    )
     status, content_type, body = post(flask_url, request)
     assert (status, content_type) == (200, "application/octet-stream")
     result = from_function(body).invocation_result
@@ -89,20 +93,29 @@ def test_flask_walkthrough_greets_through_kafka_and_counts(flask_url: str) -> No
     greetings = []
     for egress in result.outgoing_egresses:
         assert (egress.egress_namespace, egress.egress_type) == ("example", "greets")
-        assert egress.argument.typename == "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+        assert (
+            egress.argument.typename
+            == "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
+        )
         record = KafkaProducerRecord.FromString(egress.argument.value)
         assert (record.topic, record.key) == ("greetings", "Ann")
         greetings.append(GreetResponse.FromString(record.value_bytes).greeting)
     assert greetings == ["Welcome Ann", "Nice to see you again Ann"]
 
-    request = to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": mutation.state_value})
+    request = to_function(
+        "example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": mutation.state_value}
+    )
     (egress,) = from_function(post(flask_url, request)[2]).invocation_result.outgoing_egresses
     record = KafkaProducerRecord.FromString(egress.argument.value)
     assert GreetResponse.FromString(record.value_bytes).greeting == "Third time is a charm Ann"
 
 
-def test_flask_walkthrough_answers_an_unexpected_message_with_a_server_error(flask_url: str) -> None:
-    request = to_function("example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None})
+def test_flask_walkthrough_answers_an_unexpected_message_with_a_server_error(
+    flask_url: str,
+) -> None:
+    request = to_function(
+        "example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None}
+    )
 
     status, _, _ = post(flask_url, request)
 
@@ -158,7 +171,9 @@ def test_aiohttp_snippet_replies_to_each_caller_concurrently() -> None:
 def test_aiohttp_snippet_fails_a_reply_to_an_ingress_message() -> None:
     body = to_function("example/hello", "Ann", [(None, typed(GreetRequest(name="Ann")))])
 
-    ((status, _, _),) = asyncio.run(asyncio.wait_for(serve_and_call_aiohttp([body]), TIMEOUT_SECONDS * 2))
+    ((status, _, _),) = asyncio.run(
+        asyncio.wait_for(serve_and_call_aiohttp([body]), TIMEOUT_SECONDS * 2)
+    )
 
     assert status == 500
 
@@ -174,9 +189,16 @@ def test_the_sdks_flask_adapter_reports_an_unexpected_message_type_as_a_bad_requ
     thread.start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/statefun"
-        wrong = to_function("example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None})
+        wrong = to_function(
+            "example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None}
+        )
         status, content_type, body = post(url, wrong)
-        ok_status, _, _ = post(url, to_function("example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": None}))
+        ok_status, _, _ = post(
+            url,
+            to_function(
+                "example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": None}
+            ),
+        )
     finally:
         server.shutdown()
         thread.join(TIMEOUT_SECONDS)

@@ -46,13 +46,19 @@ def test_any_state_carries_an_expiration() -> None:
 @pytest.mark.parametrize(
     ("states", "error", "text"),
     [
-        ("count", TypeError, "states= of ex/fn must be a list of state names.*states=\\['count'\\]"),
+        (
+            "count",
+            TypeError,
+            "states= of ex/fn must be a list of state names.*states=\\['count'\\]",
+        ),
         (["seenCount"], ValueError, "state 'seenCount' of ex/fn: invalid name 'seenCount'"),
         ([ValueSpec("seen", IntType)], TypeError, "has type io.statefun.types/int; a 2.x state"),
         ([3], TypeError, "holds int 3; expected state names"),
     ],
 )
-def test_bad_declarations_say_what_and_where(states: object, error: type[Exception], text: str) -> None:
+def test_bad_declarations_say_what_and_where(
+    states: object, error: type[Exception], text: str
+) -> None:
     with pytest.raises(error, match=text):
         state_specs("ex/fn", states)  # type: ignore[arg-type]
 
@@ -94,11 +100,19 @@ def test_pack_set_and_delete_mark_the_handle_and_the_storage() -> None:
 def test_wrong_values_are_refused_with_a_hint() -> None:
     handle = AnyStateHandle(storage_with({"seen": stored(User(name="Ann"))}), "seen")
 
-    with pytest.raises(TypeError, match="state 'seen' holds type.googleapis.com/example.User, not example.SeenCount"):
+    with pytest.raises(
+        TypeError,
+        match="state 'seen' holds type.googleapis.com/example.User, not example.SeenCount",
+    ):
         handle.unpack(SeenCount)
-    with pytest.raises(TypeError, match="holds a google.protobuf.Any, got SeenCount; use context.state\\('seen'\\).pack"):
+    with pytest.raises(
+        TypeError,
+        match="holds a google.protobuf.Any, got SeenCount; use context.state\\('seen'\\).pack",
+    ):
         handle.value = SeenCount(seen=1)  # type: ignore[assignment]
-    with pytest.raises(ValueError, match="can not store None; to clear it use del context\\['seen'\\]"):
+    with pytest.raises(
+        ValueError, match="can not store None; to clear it use del context\\['seen'\\]"
+    ):
         handle.value = None  # type: ignore[assignment]
     with pytest.raises(TypeError, match="pack\\(\\) expects a protobuf message, got int"):
         handle.pack(5)  # type: ignore[arg-type]
