@@ -51,7 +51,8 @@ spec:
 
 @pytest.fixture
 def greeter_url() -> typing.Iterator[str]:
-    pytest.importorskip("statefun.local")
+    for needed in ("statefun.local", "yaml", "aiohttp"):  # the runtime's `local` extra
+        pytest.importorskip(needed)
     from werkzeug.serving import make_server
 
     spec = importlib.util.spec_from_file_location(
