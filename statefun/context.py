@@ -10,7 +10,7 @@ from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typ
 from statefun.messages import EgressMessage, Message
 from statefun.storage import AddressScopedStorage
 
-__all__ = ["Context", "BatchContext", "DelayedMessage"]
+__all__ = ["Context", "BatchContext", "DelayedMessage", "batch_context", "caller_address"]
 
 
 class Context(abc.ABC):
@@ -77,6 +77,15 @@ def caller_address(invocation: _CallerSource) -> SdkAddress | None:
 UNRESOLVED_CALLER: typing.Any = object()
 
 
+def batch_context(
+    namespace: str, name: str, id: str, typename: str, storage: AddressScopedStorage
+) -> BatchContext:
+    """A ``BatchContext`` for the target ``namespace/name`` ``id``; its ``SdkAddress`` is made lazily."""
+    context = BatchContext(None, storage)
+    context._target = (namespace, name, id, typename)
+    return context
+
+
 class BatchContext(Context):
     """The context shared by every invocation of one batch; collects what the function does.
 
@@ -86,6 +95,7 @@ class BatchContext(Context):
 
     __slots__ = (
         "_address",
+        "_target",
         "_storage",
         "_caller",
         "_invocation",
@@ -94,8 +104,9 @@ class BatchContext(Context):
         "egresses",
     )
 
-    def __init__(self, address: SdkAddress, storage: AddressScopedStorage) -> None:
+    def __init__(self, address: SdkAddress | None, storage: AddressScopedStorage) -> None:
         self._address = address
+        self._target: tuple[str, str, str, str] | None = None
         self._storage = storage
         self._caller: SdkAddress | None = None
         self._invocation: _CallerSource | None = None
@@ -105,7 +116,12 @@ class BatchContext(Context):
 
     @property
     def address(self) -> SdkAddress:
-        return self._address
+        address = self._address
+        if address is None:
+            # Built on first use: most functions never look at their own address.
+            namespace, name, id, typename = typing.cast(tuple[str, str, str, str], self._target)
+            address = self._address = new_address(namespace, name, id, typename)
+        return address
 
     @property
     def storage(self) -> AddressScopedStorage:

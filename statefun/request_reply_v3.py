@@ -10,8 +10,7 @@ from __future__ import annotations
 import inspect
 import typing
 
-from statefun.context import UNRESOLVED_CALLER, BatchContext
-from statefun.core import new_address
+from statefun.context import UNRESOLVED_CALLER, BatchContext, batch_context
 from statefun.errors import MalformedRequestError
 from statefun.event_loops import run_coroutine
 from statefun.messages import received_message
@@ -25,7 +24,8 @@ __all__ = ["RequestReplyHandler", "UserFacingContext"]
 # Upstream's name for the concrete context.
 UserFacingContext = BatchContext
 
-_Batch = tuple[StatefulFunction, BatchContext, typing.Any]
+# The function, its context, the invocations, and the target's typename and id.
+_Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str]
 
 
 class RequestReplyHandler:
@@ -73,21 +73,19 @@ class RequestReplyHandler:
         if missing is not None:
             return missing_values_response(missing)
         storage = storage_spec.make_instance(typename, cells)
-        context = BatchContext(new_address(namespace, name, id, typename), storage)
-        return function, context, batch.invocations
+        context = batch_context(namespace, name, id, typename, storage)
+        return function, context, batch.invocations, typename, id
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations = begun
+        function, context, invocations, typename, id = begun
         if function.is_async:
-            run_coroutine(_invoke_all_async(function, context, invocations))
+            run_coroutine(_invoke_all_async(function, context, invocations, typename, id))
             return batch_response(context)
         fun = function.fun
-        address = context._address
-        typename, id = address.typename, address.id
         for invocation in invocations:
             # context.set_invocation(invocation), inlined: this runs per invocation.
             context._invocation = invocation
@@ -102,14 +100,12 @@ class RequestReplyHandler:
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations = begun
+        function, context, invocations, typename, id = begun
         if function.is_async:
-            await _invoke_all_async(function, context, invocations)
+            await _invoke_all_async(function, context, invocations, typename, id)
             return batch_response(context)
         # A sync function is called directly, as upstream does, without an extra coroutine.
         fun = function.fun
-        address = context._address
-        typename, id = address.typename, address.id
         for invocation in invocations:
             # context.set_invocation(invocation), inlined: this runs per invocation.
             context._invocation = invocation
@@ -125,11 +121,13 @@ async def _await(awaitable: typing.Awaitable[typing.Any]) -> None:
 
 
 async def _invoke_all_async(
-    function: StatefulFunction, context: BatchContext, invocations: typing.Any
+    function: StatefulFunction,
+    context: BatchContext,
+    invocations: typing.Any,
+    typename: str,
+    id: str,
 ) -> None:
     fun = function.fun
-    address = context._address
-    typename, id = address.typename, address.id
     for invocation in invocations:
         context._invocation = invocation
         context._caller = UNRESOLVED_CALLER
