@@ -533,12 +533,14 @@ class _Builder:
                     continue
                 targets.append(target)
                 function = functions.get(target)
+                # a function whose inputs all failed to resolve was reported already
                 if (
                     type_ is not None
                     and function is not None
+                    and function.inputs
                     and all(t.typename != type_.typename for t in function.inputs)
                 ):
-                    accepted = ", ".join(t.key for t in function.inputs) or "nothing"
+                    accepted = ", ".join(t.key for t in function.inputs)
                     self.errors.error(
                         ref.location,
                         f"{what} carries {type_.key}, but function {target} accepts only {accepted}",

@@ -41,6 +41,16 @@ CASES = [
         "(bool, int, long, float, double, string) (did you mean 'GreetRequest'?)\n",
     ),
     (
+        "unknown-input-does-not-cascade-to-its-ingress",
+        None,
+        GOOD_MANIFEST.replace("input: GreetRequest", "input: GreetRequets")
+        + "ingresses:\n  names:\n    kind: kafka\n    address: kafka:9092\n    topics:\n"
+        + "      - topic: names\n        type: GreetRequest\n        targets: [greeter]\n",
+        "schema/statefun.yaml:5:12: error: unknown type 'GreetRequets' in the input of function "
+        "shop/greeter: not a message in the .proto files, a type declared under 'types', or a built-in "
+        "(bool, int, long, float, double, string) (did you mean 'GreetRequest'?)\n",
+    ),
+    (
         "bad-typename",
         None,
         GOOD_MANIFEST + "types:\n  Count:\n    typename: no-slash\n",
