@@ -9,7 +9,7 @@ OLDEST_PROTOBUF := 5.26.1
 OLDEST_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.10*/bin/python3.10) \
 	$(shell command -v python3.10 2>/dev/null) $(PYTHON))
 
-.PHONY: greeter test test-main test-oldest-protobuf typecheck bench clean
+.PHONY: greeter test test-main test-oldest-protobuf typecheck format-check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,12 +27,15 @@ $(OLDEST_VENV)/.installed: pyproject.toml
 greeter: $(VENV)/.installed
 	$(PY) -m statefun_codegen schemas/
 
-## The whole test suite: type checks, all tests on the newest protobuf, SDK and 2.x tests on the oldest
+## The whole test suite: type and format checks, all tests on the newest protobuf, SDK and 2.x tests on the oldest
 ## protobuf (and the oldest Python, where installed).
-test: typecheck test-main test-oldest-protobuf
+test: typecheck format-check test-main test-oldest-protobuf
 
 typecheck: $(VENV)/.installed
 	$(PY) -m mypy
+
+format-check: $(VENV)/.installed
+	$(PY) -m black --check --quiet .
 
 test-main: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -109,7 +109,9 @@ def test_typed_hello_receives_the_unpacked_user(capsys: pytest.CaptureFixture[st
 @pytest.mark.parametrize(
     "hint", [typing.Union[User, Admin], User | Admin], ids=["typing.Union", "pipe-union"]
 )
-def test_goodbye_dispatches_on_the_union(hint: typing.Any, capsys: pytest.CaptureFixture[str]) -> None:
+def test_goodbye_dispatches_on_the_union(
+    hint: typing.Any, capsys: pytest.CaptureFixture[str]
+) -> None:
     handler = RequestReplyHandler(typed_page_functions(hint))
     request = to_function(
         "example/goodbye",
@@ -202,10 +204,8 @@ def delayed_page_functions() -> StatefulFunctions:
         response.message = "hello from the past"
 
         context.pack_and_send_after(
-            context.caller.typename(),
-            context.caller.identity,
-            timedelta(minutes=30),
-            response)
+            context.caller.typename(), context.caller.identity, timedelta(minutes=30), response
+        )
 
     @functions.bind("example/delay-api-order")
     def delayed_function_reference_order(context, message):
@@ -254,7 +254,6 @@ def count_page_functions(outputs: list[str]) -> StatefulFunctions:
         the number of times it has been called"""
         user = User()
         message.Unpack(user)
-
 
         state = context["count"]
         if state is None:
@@ -381,17 +380,19 @@ def full_walkthrough_functions() -> StatefulFunctions:
 
     @functions.bind("example/greeter", states=["seen_count"])
     def greet(context, greet_request: GreetRequest):
-        state = context.state('seen_count').unpack(SeenCount)
+        state = context.state("seen_count").unpack(SeenCount)
         if not state:
             state = SeenCount()
             state.seen = 1
         else:
             state.seen += 1
-        context.state('seen_count').pack(state)
+        context.state("seen_count").pack(state)
 
         response = compute_greeting(greet_request.name, state.seen)
 
-        egress_message = kafka_egress_record(topic="greetings", key=greet_request.name, value=response)
+        egress_message = kafka_egress_record(
+            topic="greetings", key=greet_request.name, value=response
+        )
         context.pack_and_send_egress("example/greets", egress_message)
 
     return functions
@@ -427,12 +428,15 @@ def assert_greeting_sent_to_kafka(result: typing.Any, name: str, greeting: str) 
     assert egress.argument.has_value
     expected_value = GreetResponse(name=name, greeting=greeting).SerializeToString()
     assert egress.argument.value == (
-        KafkaProducerRecord(key=name, value_bytes=expected_value, topic="greetings")
-        .SerializeToString()
+        KafkaProducerRecord(
+            key=name, value_bytes=expected_value, topic="greetings"
+        ).SerializeToString()
     )
     record = KafkaProducerRecord.FromString(egress.argument.value)
     assert (record.topic, record.key) == ("greetings", name)
-    assert GreetResponse.FromString(record.value_bytes) == GreetResponse(name=name, greeting=greeting)
+    assert GreetResponse.FromString(record.value_bytes) == GreetResponse(
+        name=name, greeting=greeting
+    )
 
 
 def test_first_walkthrough_greeter_says_hello_to_kafka() -> None:

@@ -10,8 +10,7 @@ import pytest
 
 mypy_api = pytest.importorskip("mypy.api")
 
-PROGRAM = textwrap.dedent(
-    """
+PROGRAM = textwrap.dedent("""
     from google.protobuf.wrappers_pb2 import StringValue
     from statefun import (
         Context, IntType, Message, StatefulFunctions, StringType, ValueSpec, make_json_type,
@@ -34,8 +33,7 @@ PROGRAM = textwrap.dedent(
         reveal_type(make_json_type("ex/doc"))
 
     reveal_type(fn)
-    """
-)
+    """)
 
 EXPECTED = [
     "int | None",
