@@ -4,6 +4,8 @@ VENV := .venv
 PY := $(VENV)/bin/python
 OLDEST_VENV := .venv-oldest-protobuf
 OLDEST_PROTOBUF := 5.26.1
+# buf, for the test of the documented buf.gen.yaml recipe; the npm registry ships its binary.
+BUF_VERSION := 1.75.0
 # The oldest supported Python runs the oldest-protobuf job when the machine has it (pyenv keeps it
 # off PATH here); otherwise the default python3 does.
 OLDEST_PYTHON ?= $(firstword $(wildcard /root/.pyenv/versions/3.10*/bin/python3.10) \
@@ -23,6 +25,14 @@ $(OLDEST_VENV)/.installed: pyproject.toml
 	$(OLDEST_VENV)/bin/python -m pip install -q -e '.[aiohttp,flask]' pytest 'protobuf==$(OLDEST_PROTOBUF)'
 	touch $@
 
+# Without npm the buf recipe test is skipped (and says so); everything else runs.
+.tools/.installed:
+	@if command -v npm >/dev/null 2>&1; then \
+		npm install --silent --no-audit --no-fund --prefix .tools @bufbuild/buf@$(BUF_VERSION) \
+			|| echo "buf could not be installed: the buf recipe test will be skipped"; \
+	else echo "npm not found: the buf recipe test will be skipped"; fi
+	mkdir -p .tools && touch $@
+
 ## Set up, then generate the greeter walkthrough from schemas/ into examples/greeter/.
 greeter: $(VENV)/.installed
 	$(PY) -m statefun_codegen schemas/
@@ -37,7 +47,7 @@ typecheck: $(VENV)/.installed
 format-check: $(VENV)/.installed
 	$(PY) -m black --check --quiet .
 
-test-main: $(VENV)/.installed
+test-main: $(VENV)/.installed .tools/.installed
 	$(PY) -m pytest -q
 
 test-oldest-protobuf: $(OLDEST_VENV)/.installed
