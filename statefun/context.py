@@ -81,9 +81,20 @@ def batch_context(
     namespace: str, name: str, id: str, typename: str, storage: AddressScopedStorage
 ) -> BatchContext:
     """A ``BatchContext`` for the target ``namespace/name`` ``id``; its ``SdkAddress`` is made lazily."""
-    context = BatchContext(None, storage)
+    # BatchContext.__init__'s work without its call: this runs once per request.
+    context: BatchContext = _new(BatchContext)
+    context._address = None
     context._target = (namespace, name, id, typename)
+    context._storage = storage
+    context._caller = None
+    context._invocation = None
+    context.messages = []
+    context.delayed_messages = []
+    context.egresses = []
     return context
+
+
+_new = object.__new__
 
 
 class BatchContext(Context):

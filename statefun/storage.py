@@ -153,9 +153,16 @@ class AddressScopedStorage:
         raise self._unknown(name)
 
     def __setattr__(self, name: str, value: typing.Any) -> None:
-        if name not in self._cells:
+        # The state property's setter, inlined: going through object.__setattr__ and the
+        # property cost a second Python call on every state write.
+        cell = self._cells.get(name)
+        if cell is None:
             raise self._unknown(name)
-        object.__setattr__(self, name, value)
+        if value is None:
+            raise ValueError("provided value must not be None. To delete a value, please use del.")
+        cell._value = value
+        cell._decoded = True
+        cell.dirty = True
 
     def __delattr__(self, name: str) -> None:
         if name not in self._cells:
