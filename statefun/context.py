@@ -7,6 +7,7 @@ import typing
 from datetime import timedelta
 
 from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typename
+from statefun.legacy_hints import context_attribute_error, context_subscript_error
 from statefun.messages import EgressMessage, Message
 from statefun.storage import AddressScopedStorage
 
@@ -17,6 +18,23 @@ class Context(abc.ABC):
     """What a function can see and do while handling a message."""
 
     __slots__ = ()
+
+    # These only run where a lookup has already failed; they explain 2.x-style calls
+    # (context.state('x'), context['x'], context.pack_and_send(...)) on a 3.x context.
+    def __getattr__(self, name: str) -> typing.NoReturn:
+        raise context_attribute_error(self, name)
+
+    def __getitem__(self, name: str) -> typing.NoReturn:
+        raise context_subscript_error(name, "context[{name}]")
+
+    def __setitem__(self, name: str, value: typing.Any) -> typing.NoReturn:
+        raise context_subscript_error(name, "context[{name}] = ...")
+
+    def __delitem__(self, name: str) -> typing.NoReturn:
+        raise context_subscript_error(name, "del context[{name}]")
+
+    def __contains__(self, name: object) -> typing.NoReturn:
+        raise context_subscript_error(name, "{name} in context")
 
     @property
     @abc.abstractmethod

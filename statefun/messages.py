@@ -6,6 +6,7 @@ import typing
 
 from statefun.core import Type
 from statefun.errors import MessageTypeMismatchError
+from statefun.legacy_hints import message_attribute_error
 from statefun.utils import serialized
 from statefun.request_reply_pb2 import TypedValue
 from statefun.wrapper_types import BoolType, DoubleType, FloatType, IntType, LongType, StringType
@@ -59,6 +60,10 @@ class Message:
             f"Message(target_typename={self.target_typename!r}, target_id={self.target_id!r}, "
             f"value_typename={self.value_typename()!r})"
         )
+
+    def __getattr__(self, name: str) -> typing.NoReturn:
+        # Only reached when normal lookup fails: explains 2.x calls such as message.Unpack(...).
+        raise message_attribute_error(self, name)
 
     def is_bool(self) -> bool:
         return self.is_type(BoolType)

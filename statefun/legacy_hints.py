@@ -1,0 +1,79 @@
+"""Errors that explain 2.x-style code running against the 3.x ``Message`` and context.
+
+An unannotated 2.x function registered on ``statefun.StatefulFunctions`` is a
+3.x function (docs/compat-2x.md says which functions are routed to the 2.x
+model), so it receives a 3.x ``Message`` and a 3.x context. Its 2.x calls
+would fail with a bare ``AttributeError``; these say what happened and how to
+fix it. They are only built after a normal attribute lookup has failed, so
+they cost the hot path nothing.
+"""
+
+from __future__ import annotations
+
+__all__ = ["message_attribute_error", "context_attribute_error", "context_subscript_error"]
+
+_FIX = (
+    "for the 2.x programming model import StatefulFunctions from statefun.compat or annotate "
+    "the message parameter with its protobuf type; see docs/compat-2x.md"
+)
+
+# 2.x received messages as google.protobuf.Any: its members, with the 3.x way to do the same.
+_MESSAGE_MEMBERS = {
+    "Unpack": "message.as_type(make_protobuf_type(YourMessage))",
+    "Is": "message.is_type(make_protobuf_type(YourMessage))",
+    "TypeName": "message.value_typename()",
+    "type_url": "message.value_typename()",
+    "value": "message.raw_value()",
+    "Pack": "message_builder(..., value=..., value_type=make_protobuf_type(YourMessage))",
+    "SerializeToString": "message.raw_value()",
+    "ParseFromString": "message.as_type(...)",
+    "HasField": "message.value_typename()",
+    "ListFields": "message.value_typename() and message.raw_value()",
+    "CopyFrom": "message.as_type(...)",
+    "MergeFrom": "message.as_type(...)",
+    "DESCRIPTOR": "message.value_typename()",
+}
+
+_STORAGE = "declare a ValueSpec (specs=[...]) and use context.storage.<name>"
+
+_CONTEXT_MEMBERS = {
+    "state": _STORAGE,
+    "pack_and_send": "context.send(message_builder(target_typename=..., target_id=..., "
+    "value=..., value_type=make_protobuf_type(YourMessage)))",
+    "reply": "context.send(message_builder(target_typename=context.caller.typename, "
+    "target_id=context.caller.id, ...))",
+    "pack_and_reply": "context.send(message_builder(target_typename=context.caller.typename, "
+    "target_id=context.caller.id, value=..., value_type=make_protobuf_type(YourMessage)))",
+    "pack_and_send_after": "context.send_after(delay, message_builder(...))",
+    "pack_and_send_egress": "context.send_egress(kafka_egress_message(...)) or "
+    "egress_message_builder(...)",
+}
+
+
+def _hint(member: str, what: str, instead: str) -> str:
+    return (
+        f"{member} is a StateFun 2.x {what} member, but this is the 3.x {what}: the function was "
+        f"registered as a 3.x function. In 3.x use {instead}; {_FIX}"
+    )
+
+
+def _missing(owner: object, name: str) -> AttributeError:
+    return AttributeError(f"{type(owner).__name__!r} object has no attribute {name!r}")
+
+
+def message_attribute_error(message: object, name: str) -> AttributeError:
+    instead = _MESSAGE_MEMBERS.get(name)
+    if instead is None:
+        return _missing(message, name)
+    return AttributeError(_hint(f"message.{name}", "Message", instead))
+
+
+def context_attribute_error(context: object, name: str) -> AttributeError:
+    instead = _CONTEXT_MEMBERS.get(name)
+    if instead is None:
+        return _missing(context, name)
+    return AttributeError(_hint(f"context.{name}", "context", instead))
+
+
+def context_subscript_error(name: object, usage: str) -> TypeError:
+    return TypeError(_hint(usage.format(name=repr(name)), "context", _STORAGE))
