@@ -144,13 +144,14 @@ def build_protobuf_handler() -> typing.Callable[[bytes], bytes]:
         value = mutation.state_value
         value.typename, value.has_value = "io.statefun.types/int", True
         value.value = IntWrapper(value=seen).SerializeToString()
-        return typing.cast(bytes, response.SerializeToString())
+        return response.SerializeToString()
 
     return handle
 
 
 class _StubStorage:
     __slots__ = ("seen",)
+    seen: int
 
 
 class _StubMessage:
