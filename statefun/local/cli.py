@@ -12,7 +12,11 @@ from typing import Sequence
 
 from google.protobuf import message
 
-from statefun.local.codec import import_proto_modules, require_message_class
+from statefun.local.codec import (
+    discover_proto_modules,
+    import_proto_modules,
+    require_message_class,
+)
 from statefun.local.config import ModuleConfig, load_module
 from statefun.local.durations import DurationError, parse_duration_ms
 from statefun.local.egress import Sink, StreamSink
@@ -88,7 +92,8 @@ def _parser() -> argparse.ArgumentParser:
         default=[],
         metavar="MODULE",
         help="import a _pb2 module so JSON ingress values of its message types are "
-        "converted with json_format; repeatable",
+        "converted with json_format; repeatable. Without it, the *_pb2.py modules of the "
+        "package holding module.yaml are imported",
     )
     run.add_argument(
         "--egress-type",
@@ -214,7 +219,14 @@ async def _run(args: argparse.Namespace) -> int:
     config = _load(args.module)
     if args.call_timeout is not None:
         config = _with_call_timeout(config, args.call_timeout)
-    import_proto_modules(args.proto_module)
+    if args.proto_module:
+        import_proto_modules(args.proto_module)
+    else:
+        loaded, warnings = discover_proto_modules(args.module)
+        for warning in warnings:
+            _log(f"warning: {warning}")
+        if loaded:
+            _log(f"protobuf modules loaded: {', '.join(loaded)}")
     egress_types = _egress_types(args, config)
     egress_paths = _egress_paths(args, config)
     for path in args.input:

@@ -1,14 +1,16 @@
 """Turning ingress values given as JSON into bytes, and egress bytes into JSON, per typename.
 
 The runtime only knows typenames. Protobuf message types become known when their Python
-modules are imported (``--proto-module pkg.messages_pb2``): then a JSON ingress value is
-converted with json_format, and an egress can be decoded back to JSON (``--egress-type``).
+modules are imported (``--proto-module pkg.messages_pb2``, or found next to module.yaml by
+``discover_proto_modules``): then a JSON ingress value is converted with json_format, and an
+egress can be decoded back to JSON (``--egress-type``).
 """
 
 from __future__ import annotations
 
 import base64
 import importlib
+import importlib.util
 import json
 import os
 import sys
@@ -36,6 +38,110 @@ def import_proto_modules(names: list[str]) -> None:
             importlib.import_module(name)
         except Exception as error:  # any import failure is a user configuration problem
             raise ConfigError(f"--proto-module {name}: can not import it: {error}") from None
+
+
+def discover_proto_modules(module_file: str) -> tuple[list[str], list[str]]:
+    """Import the ``*_pb2.py`` modules of the package that holds module_file (its directory and
+    the subpackages below it), under their dotted package name so relative imports work.
+
+    Nothing but files named ``*_pb2.py`` is imported (plus the package ``__init__`` files Python
+    runs on the way). Returns the names imported and one warning per module that was not.
+    """
+    package_dir = os.path.dirname(os.path.abspath(module_file))
+    if not os.path.isfile(os.path.join(package_dir, "__init__.py")):
+        return [], []
+    files = _pb2_files(package_dir)
+    if not files:
+        return [], []
+    root = package_dir  # the top of the regular package: walk up while __init__.py exists
+    while True:
+        parent = os.path.dirname(root)
+        if parent == root or not os.path.isfile(os.path.join(parent, "__init__.py")):
+            break
+        root = parent
+    package = _package_name(root)
+    loaded: list[str] = []
+    warnings: list[str] = []
+    for path in files:
+        name = ".".join([*package, *os.path.relpath(path, root)[: -len(".py")].split(os.sep)])
+        _classes.clear()  # types unknown so far may be known after this import
+        try:
+            spec = importlib.util.find_spec(name)
+            origin = spec.origin if spec is not None else None
+            if origin is None or not os.path.samefile(origin, path):
+                warnings.append(
+                    f"{path}: not loaded: the module {name} is "
+                    f"{origin or 'not found'}; import it with --proto-module"
+                )
+                continue
+            importlib.import_module(name)
+        except Exception as error:  # a broken module of the user's: say so and go on
+            warnings.append(
+                f"{path}: not loaded: importing {name} failed: {type(error).__name__}: {error}"
+            )
+            continue
+        loaded.append(name)
+    return loaded, warnings
+
+
+def _pb2_files(package_dir: str) -> list[str]:
+    """The *_pb2.py files of a package and of its subpackages (directories with __init__.py)."""
+    found: list[str] = []
+    for directory, subdirectories, names in os.walk(package_dir):
+        subdirectories[:] = sorted(
+            sub
+            for sub in subdirectories
+            if sub.isidentifier() and os.path.isfile(os.path.join(directory, sub, "__init__.py"))
+        )
+        for name in sorted(names):
+            if name.endswith("_pb2.py") and name[: -len(".py")].isidentifier():
+                found.append(os.path.join(directory, name))
+    return found
+
+
+def _package_name(root: str) -> list[str]:
+    """The dotted name of the package at `root`, as parts, making it importable if needed.
+
+    Preferred: a name through an entry of sys.path or the current directory (which counts, as
+    for python -m), e.g. `examples.greeter` for ./examples/greeter when ./examples has no
+    __init__.py. Otherwise root's parent directory is put on sys.path and the name is root's own.
+    """
+    cwd = os.getcwd()
+
+    def on_path() -> list[str]:
+        return [os.path.abspath(entry or cwd) for entry in sys.path if isinstance(entry, str)]
+
+    parent = os.path.dirname(root)
+    for base in sorted({*on_path(), cwd}, key=len, reverse=True):  # the closest base first
+        relative = os.path.relpath(parent, base)
+        parts = [] if relative == os.curdir else relative.split(os.sep)
+        if parts and (parts[0] == os.pardir or not all(part.isidentifier() for part in parts)):
+            continue
+        parts.append(os.path.basename(root))
+        added = base not in on_path()
+        if added:
+            sys.path.insert(0, base)
+        # The top-level name must lead to this directory before anything is imported through it
+        # (finding a top-level spec imports nothing); then the parents are namespace packages.
+        if _is_package_at(parts[0], os.path.join(base, parts[0])) and (
+            len(parts) == 1 or _is_package_at(".".join(parts), root)
+        ):
+            return parts
+        if added:
+            sys.path.remove(base)
+    if parent not in on_path():
+        sys.path.insert(0, parent)
+    return [os.path.basename(root)]
+
+
+def _is_package_at(name: str, directory: str) -> bool:
+    try:
+        spec = importlib.util.find_spec(name)
+    except Exception:  # e.g. a parent that is not a package
+        return False
+    locations = spec.submodule_search_locations if spec is not None else None
+    wanted = os.path.realpath(directory)
+    return any(os.path.realpath(str(place)) == wanted for place in locations or [])
 
 
 _classes: dict[str, type[message.Message] | None] = {}

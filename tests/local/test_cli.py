@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import socket
 import subprocess
 import sys
 from typing import Iterator
@@ -158,3 +160,125 @@ def test_a_rewritten_input_file_is_read_from_the_start(tmp_path, greeter_port, c
         for line in captured.out.splitlines()
     ]
     assert sorted(seen) == [("Ann", 2), ("Cy", 1)]
+
+
+def _greeter_package_copy(tmp_path, port: int):  # type: ignore[no-untyped-def]
+    """examples/greeter copied to tmp_path/examples/greeter, its module.yaml pointing at `port`."""
+    package = tmp_path / "examples" / "greeter"
+    shutil.copytree(
+        os.path.join(ROOT, "examples", "greeter"),
+        package,
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    module = package / "module.yaml"
+    module.write_text(module.read_text().replace("localhost:8000", f"127.0.0.1:{port}"))
+    return module
+
+
+def test_the_pb2_modules_of_the_package_holding_module_yaml_are_found(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """The greeter's generated module.yaml and messages_pb2, without --proto-module: JSON
+    ingress values become GreetRequest bytes, so the real greeter greets by name."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "examples.greeter", "--port", str(port)],
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+    )
+    try:
+        module = _greeter_package_copy(tmp_path, port)
+        elsewhere = tmp_path / "elsewhere"
+        elsewhere.mkdir()
+        # From the directory holding examples/ (as in the README) the package is named through
+        # it; from anywhere else its parent directory is put on sys.path.
+        for cwd, path, name in [
+            (tmp_path, "examples/greeter/module.yaml", "examples.greeter.generated.messages_pb2"),
+            (elsewhere, str(module), "greeter.generated.messages_pb2"),
+        ]:
+            result = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "statefun.local",
+                    path,
+                    "--input",
+                    "-",
+                    "--db",
+                    ":memory:",
+                    "--egress-type",
+                    "example/greets=example.GreetResponse",
+                    "--wait-for-endpoints",
+                    "20",
+                ],
+                input='{"key": "Alice", "value": {"name": "Alice"}}\n',
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=cwd,
+            )
+            assert result.returncode == 0, result.stderr
+            assert f"statefun-local: protobuf modules loaded: {name}\n" in result.stderr
+            assert "warning" not in result.stderr
+            assert [json.loads(line) for line in result.stdout.splitlines()] == [
+                {
+                    "egress": "example/greets",
+                    "topic": "greetings",
+                    "key": "Alice",
+                    "value": {"name": "Alice", "greeting": "Welcome Alice"},
+                }
+            ]
+    finally:
+        server.kill()
+        server.wait(timeout=10)
+
+
+def test_a_pb2_module_that_fails_to_import_is_a_warning(tmp_path, greeter_port) -> None:  # type: ignore[no-untyped-def]
+    package = tmp_path / "functions"
+    (package / "generated").mkdir(parents=True)
+    (package / "not_a_package").mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "generated" / "__init__.py").write_text("")
+    (package / "generated" / "broken_pb2.py").write_text("raise RuntimeError('boom')\n")
+    marker = tmp_path / "executed"
+    # Neither a module not named *_pb2.py nor a _pb2 outside the packages is executed.
+    for path in [package / "generated" / "helper.py", package / "not_a_package" / "other_pb2.py"]:
+        path.write_text(f"open({str(marker)!r}, 'a').write({path.name!r})\n")
+    (package / "module.yaml").write_text(MODULE.format(port=greeter_port))
+    command = [sys.executable, "-m", "statefun.local", "functions/module.yaml", "--db", ":memory:"]
+    records = '{"key": "Ann", "value": "{\\"name\\": \\"Ann\\"}"}\n'
+    result = subprocess.run(
+        [*command, "--input", "-"],
+        input=records,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    broken = package / "generated" / "broken_pb2.py"
+    assert (
+        f"statefun-local: warning: {broken}: not loaded: importing "
+        "functions.generated.broken_pb2 failed: RuntimeError: boom\n"
+    ) in result.stderr
+    assert "protobuf modules loaded" not in result.stderr
+    assert [json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()] == [
+        {"name": "Ann", "seen": 1, "greeting": "Hello Ann #1"}
+    ]
+    assert not marker.exists()
+
+    # --proto-module is an explicit override: nothing is discovered then.
+    result = subprocess.run(
+        [*command, "--input", "-", "--proto-module", "statefun.types_pb2"],
+        input=records,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "broken_pb2" not in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
