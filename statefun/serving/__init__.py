@@ -39,6 +39,8 @@ __all__ = [
     "HttpReply",
     "reply_for_error",
     "too_large_reply",
+    "not_found_reply",
+    "method_not_allowed_reply",
     "serve_sync",
     "serve_async",
 ]
@@ -92,6 +94,14 @@ def too_large_reply(size: int | None, limit: int) -> HttpReply:
     shown = "more than" if size is None else f"{size} bytes,"
     logger.warning("statefun request rejected (413): body of %s limit %d", shown, limit)
     return _text(413, f"request body too large: {shown} limit is {limit} bytes")
+
+
+def not_found_reply(path: str) -> HttpReply:
+    return _text(404, f"statefun functions are served at {path}")
+
+
+def method_not_allowed_reply() -> HttpReply:
+    return _text(405, "statefun functions accept POST only")
 
 
 def serve_sync(handler: _Handler, body: bytes) -> HttpReply:
