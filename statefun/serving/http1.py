@@ -39,6 +39,7 @@ _VERSION = re.compile(rb"HTTP/([0-9])\.([0-9])")
 _FIELD_VALUE = re.compile(rb"[\t\x20-\x7e\x80-\xff]*")
 _HEX = re.compile(rb"[0-9A-Fa-f]+")
 _DIGITS = re.compile(rb"[0-9]+")
+_BARE_LF = re.compile(rb"(?<!\r)\n")
 
 _REQUEST_LINE = 0
 _BODY = 1
@@ -91,6 +92,7 @@ class HttpRequestParser:
         self._version = "1.1"
         self._keep_alive = True
         self._upgrade = False
+        self._begun = False
         self._error: HttpParserError | None = None
 
     def get_method(self) -> bytes:
@@ -163,10 +165,14 @@ class HttpRequestParser:
             self._scan_from = max(0, self._scan_from - position)
 
     def _find_head_end(self, buffer: bytearray, position: int) -> int:
-        end = buffer.find(b"\r\n\r\n", max(position, self._scan_from))
+        start = max(position, self._scan_from)
+        end = buffer.find(b"\r\n\r\n", start)
         if end < 0:
             if len(buffer) - position > self._max_head:
                 raise HttpParserError("request head too large", 431)
+            # A head ended by bare LFs would never be found: refuse it now.
+            if _BARE_LF.search(buffer, start):
+                raise HttpParserError("a line ends in a bare LF, not CRLF")
             # The terminator may straddle this read and the next.
             self._scan_from = max(position, len(buffer) - 3)
         return end
@@ -179,6 +185,10 @@ class HttpRequestParser:
             return position
         if buffer[position : position + 1] == b"\n":
             raise HttpParserError("bare LF before the request line")
+        if not self._begun:
+            # At the first byte, as httptools does: the protocol times the head from here.
+            self._begun = True
+            self._protocol.on_message_begin()
         end = self._find_head_end(buffer, position)
         if end < 0:
             # Fail fast on bytes that cannot start a request (a look at the first few only, so
@@ -191,7 +201,6 @@ class HttpRequestParser:
             raise HttpParserError("request head too large", 431)
         self._scan_from = 0
         head = bytes(buffer[position:end])
-        self._protocol.on_message_begin()
         lines = head.split(b"\r\n")
         self._request_line(lines[0])
         headers = self._header_lines(lines[1:])
@@ -288,7 +297,12 @@ class HttpRequestParser:
                 raise HttpParserError("chunk size line too long")
             return -1
         line = bytes(buffer[position:end])
-        size = line.split(b";", 1)[0].rstrip(b" \t")
+        size, semicolon, extensions = line.partition(b";")
+        if semicolon:
+            # Chunk extensions (ignored): BWS before ';' is allowed, control characters are not.
+            size = size.rstrip(b" \t")
+            if not _FIELD_VALUE.fullmatch(extensions):
+                raise HttpParserError("control character in chunk extensions")
         if not _HEX.fullmatch(size) or len(size) > _MAX_CHUNK_SIZE_DIGITS:
             raise HttpParserError("malformed chunk size")
         self._remaining = int(size, 16)
@@ -302,16 +316,13 @@ class HttpRequestParser:
         end = self._find_head_end(buffer, position)
         if end < 0:
             return -1
-        for line in bytes(buffer[position:end]).split(b"\r\n"):
-            name, colon, value = line.partition(b":")
-            if not colon or not _TOKEN.fullmatch(name):
-                raise HttpParserError("malformed trailer line")
-            if not _FIELD_VALUE.fullmatch(value.strip(b" \t")):
-                raise HttpParserError("control character in a trailer value")
+        # Trailer fields go to on_header as httptools reports them (the protocol ignores them).
+        self._header_lines(bytes(buffer[position:end]).split(b"\r\n"))
         self._scan_from = 0
         self._complete()
         return end + 4
 
     def _complete(self) -> None:
         self._state = _REQUEST_LINE
+        self._begun = False
         self._protocol.on_message_complete()

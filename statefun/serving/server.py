@@ -275,7 +275,7 @@ class _Connection(asyncio.Protocol):
         "_upgrade",
         "_headers",
         "_head_bytes",
-        "_head_progress",
+        "_progress",
         "_unreported",
     )
 
@@ -294,7 +294,7 @@ class _Connection(asyncio.Protocol):
         self._done_reading = False
         self._eof = False
         self._unreported = 0
-        self._head_progress = False
+        self._progress = False
         self._new_request()
 
     def _new_request(self) -> None:
@@ -342,7 +342,7 @@ class _Connection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self._done_reading:
             return  # closing: discard
-        self._head_progress = False
+        self._progress = False
         try:
             self._parser.feed_data(data)
         except _Reject as reject:
@@ -363,11 +363,11 @@ class _Connection(asyncio.Protocol):
             # what follows is not HTTP, so nothing more is read.
             self._done_reading = True
         else:
-            if self._state == _HEAD:
-                if self._head_progress:
+            if self._state != _IDLE:
+                if self._progress:
                     self._unreported = 0
                 else:
-                    # Bytes httptools may hold for one unfinished target or header line.
+                    # Bytes httptools may hold for one unfinished target, header or trailer line.
                     self._unreported += len(data)
                     if self._unreported > self._server.config.max_head_bytes:
                         self._rejected(_Reject(_error(431, "request head too large")))
@@ -381,22 +381,24 @@ class _Connection(asyncio.Protocol):
     def on_message_begin(self) -> None:
         self._state = _HEAD
         self._deadline = self._server.clock + self._server.config.header_timeout
-        self._head_progress = True
+        self._progress = True
         self._unreported = 0
 
     def on_url(self, url: bytes) -> None:
-        self._head_progress = True
+        self._progress = True
         self._target += url
         if len(self._target) > self._server.config.max_target_bytes:
             raise _Reject(_error(414, "request target too long"))
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        self._head_progress = True
+        self._progress = True
         config = self._server.config
         self._headers += 1
         self._head_bytes += len(name) + len(value) + 4
         if self._headers > config.max_headers or self._head_bytes > config.max_head_bytes:
             raise _Reject(_error(431, "request header fields too large"))
+        if self._state != _HEAD:
+            return  # a chunked body's trailer fields: counted, otherwise ignored
         if len(name) == 14 and name.lower() == b"content-length":
             try:
                 length = int(value)
@@ -408,9 +410,10 @@ class _Connection(asyncio.Protocol):
         elif len(name) == 17 and name.lower() == b"transfer-encoding":
             self._codings += [part.strip().lower() for part in value.split(b",")]
         elif len(name) == 6 and name.lower() == b"expect":
-            self._expect = value
+            self._expect = value.strip()
 
     def on_headers_complete(self) -> None:
+        self._progress = True
         server = self._server
         config = server.config
         self._state = _BODY
@@ -429,8 +432,11 @@ class _Connection(asyncio.Protocol):
             self._route(target, method)
         elif method != b"POST":
             self._reply = (method_not_allowed_reply(), b"Allow: POST\r\n", False)
-        if self._codings and self._codings != [b"chunked"]:
-            raise _Reject(_error(501, "transfer codings other than chunked are not supported"))
+        if self._codings:
+            if version == "1.0":
+                raise _Reject(_error(400, "bad HTTP request: Transfer-Encoding in HTTP/1.0"))
+            if self._codings != [b"chunked"]:
+                raise _Reject(_error(501, "transfer codings other than chunked are not supported"))
         has_body = bool(self._length) or bool(self._codings)
         if parser.should_upgrade():
             if has_body:
@@ -469,6 +475,7 @@ class _Connection(asyncio.Protocol):
             self._reply = (not_found_reply(server.config.path), b"", False)
 
     def on_body(self, body: bytes) -> None:
+        self._progress = True
         self._size += len(body)
         if self._size > self._server.config.max_request_bytes:
             raise _Reject(too_large_reply(None, self._server.config.max_request_bytes))
