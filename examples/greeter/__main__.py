@@ -1,8 +1,11 @@
-"""Serve the greeter: ``python -m examples.greeter [--host H] [--port P]``.
+"""Serve the greeter: ``python -m examples.greeter [--host H] [--port P] [--workers N]``.
 
-The port defaults to the one in the generated module.yaml's endpoint (8000),
-overridable with ``--port`` or the ``GREETER_PORT`` environment variable; the
-path is the endpoint's (``/statefun``), so module.yaml and the server agree.
+The same as ``statefun-serve examples.greeter.__main__:make_handler --path /statefun``:
+statefun-serve's HTTP/1.1 server (uvloop + httptools with the ``[serve]`` extra, plain
+asyncio otherwise). The port defaults to the one in the generated module.yaml's
+endpoint (8000), overridable with ``--port`` or the ``GREETER_PORT`` environment
+variable; the path is the endpoint's (``/statefun``), so module.yaml and the server
+agree.
 """
 
 from __future__ import annotations
@@ -10,10 +13,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from aiohttp import web
-
 from statefun import RequestReplyHandler, StatefulFunctions
-from statefun.serving.aiohttp import make_app
+from statefun.serving.cli import main as serve
 
 from .generated import ENDPOINT_PATH, ENDPOINT_PORT, register_functions
 from .greeter import greeter
@@ -33,13 +34,21 @@ def main() -> None:
         type=int,
         default=int(os.environ.get("GREETER_PORT", ENDPOINT_PORT or 8000)),
     )
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
-    app = make_app(make_handler(), path=ENDPOINT_PATH)
-    print(
-        f"greeter functions serving on http://{args.host}:{args.port}{ENDPOINT_PATH}",
-        flush=True,
+    serve(
+        [
+            "--host",
+            args.host,
+            "--port",
+            str(args.port),
+            "--path",
+            ENDPOINT_PATH,
+            "--workers",
+            str(args.workers),
+            f"{__spec__.name if __spec__ else 'examples.greeter.__main__'}:make_handler",
+        ]
     )
-    web.run_app(app, host=args.host, port=args.port, print=None)
 
 
 if __name__ == "__main__":
