@@ -125,7 +125,10 @@ class InlineRunner:
             spare = self._spare = _Spare(self._loop, self._active)
         context = contextvars.copy_context()
         loop, task = self._loop, spare.task
-        _enter_task(loop, task)
+        try:
+            _enter_task(loop, task)
+        except RuntimeError:  # called from inside a task after all: no inline step then
+            return self._start_task(coroutine, done)
         try:
             yielded = context.run(coroutine.send, None)
         except StopIteration as stop:

@@ -380,7 +380,7 @@ class _Connection(asyncio.Protocol):
 
     def on_message_begin(self) -> None:
         self._state = _HEAD
-        self._deadline = self._server.clock + self._server.config.header_timeout
+        self._deadline = self._server.clock + self._server.header_timeout
         self._progress = True
         self._unreported = 0
 
@@ -392,14 +392,19 @@ class _Connection(asyncio.Protocol):
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._progress = True
-        config = self._server.config
         self._headers += 1
-        self._head_bytes += len(name) + len(value) + 4
-        if self._headers > config.max_headers or self._head_bytes > config.max_head_bytes:
+        size = len(name)
+        self._head_bytes += size + len(value) + 4
+        server = self._server
+        if self._headers > server.max_headers or self._head_bytes > server.max_head_bytes:
             raise _Reject(_error(431, "request header fields too large"))
+        if size == 14 or size == 17 or size == 6:  # the lengths of the three names read below
+            self._framing_header(name.lower(), value)
+
+    def _framing_header(self, name: bytes, value: bytes) -> None:
         if self._state != _HEAD:
             return  # a chunked body's trailer fields: counted, otherwise ignored
-        if len(name) == 14 and name.lower() == b"content-length":
+        if name == b"content-length":
             try:
                 length = int(value)
             except ValueError:
@@ -407,9 +412,9 @@ class _Connection(asyncio.Protocol):
             if self._length is not None and self._length != length:
                 raise _Reject(_error(400, "bad HTTP request: conflicting Content-Length values"))
             self._length = length
-        elif len(name) == 17 and name.lower() == b"transfer-encoding":
+        elif name == b"transfer-encoding":
             self._codings += [part.strip().lower() for part in value.split(b",")]
-        elif len(name) == 6 and name.lower() == b"expect":
+        elif name == b"expect":
             self._expect = value.strip()
 
     def on_headers_complete(self) -> None:
@@ -437,9 +442,8 @@ class _Connection(asyncio.Protocol):
                 raise _Reject(_error(400, "bad HTTP request: Transfer-Encoding in HTTP/1.0"))
             if self._codings != [b"chunked"]:
                 raise _Reject(_error(501, "transfer codings other than chunked are not supported"))
-        has_body = bool(self._length) or bool(self._codings)
         if parser.should_upgrade():
-            if has_body:
+            if self._length or self._codings:
                 raise _Reject(_error(400, "bad HTTP request: Upgrade is not supported"))
             # Answered as an ordinary request; the connection then closes (httptools reads
             # what follows an upgrade request as another protocol).
@@ -533,6 +537,8 @@ class _Connection(asyncio.Protocol):
 
     def _process(self) -> None:
         """Answer queued requests in order until one suspends (or the connection closes)."""
+        if self._transport is None:
+            return
         queue = self._queue
         out: list[bytes] = []
         closing = False
@@ -675,6 +681,10 @@ class HttpServer:
         self.runner = InlineRunner(self.loop, inline=config.inline)
         self.connections: set[_Connection] = set()
         self.path_bytes = config.path.encode("latin-1")
+        # Read per request: kept here rather than behind config's attribute lookups.
+        self.max_headers = config.max_headers
+        self.max_head_bytes = config.max_head_bytes
+        self.header_timeout = config.header_timeout
         self.health_path_bytes = config.health_path.encode("latin-1")
         self.draining = False
         self.clock = self.loop.time()
