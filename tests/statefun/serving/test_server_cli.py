@@ -288,6 +288,18 @@ def test_a_port_in_use_is_a_one_line_error(project: Path) -> None:
             )
 
 
+def _serving_pids(port: int, until: set[int]) -> set[int]:
+    """The pids of the workers that answered, one request per connection, until ``until`` did."""
+    pids: set[int] = set()
+    for attempt in range(60):
+        response = exchange(port, post(request("greeter", name="Di")))
+        assert response is not None and response.status == 200
+        pids.add(int(sent_strings(response.body)[0].rsplit(" ", 1)[1]))
+        if until <= pids:
+            break
+    return pids
+
+
 def test_the_supervisor_restarts_a_dead_worker_and_drains_them_all(project: Path) -> None:
     served = Served(project.parent, "--workers", "2", f"{project.stem}:handler")
     try:
@@ -297,27 +309,14 @@ def test_the_supervisor_restarts_a_dead_worker_and_drains_them_all(project: Path
         for pid in (first, second):
             served.wait_for_line(rf" {pid} INFO worker listening")
         # Connections are spread over both workers' sockets (SO_REUSEPORT).
-        pids = set()
-        for attempt in range(60):
-            response = exchange(served.port, post(request("greeter", name="Di")))
-            assert response is not None and response.status == 200
-            pids.add(int(sent_strings(response.body)[0].rsplit(" ", 1)[1]))
-            if pids == {first, second}:
-                break
-        assert pids == {first, second}
+        assert _serving_pids(served.port, until={first, second}) == {first, second}
         os.kill(first, signal.SIGKILL)
         served.wait_for_line(rf"worker 1 \(pid {first}\) was killed by SIGKILL; restarting it")
         replacement = int(
             served.wait_for_line(rf"worker 1 started \(pid (?!{first}\))(\d+)\)").group(1)
         )
         served.wait_for_line(rf" {replacement} INFO worker listening")
-        pids = set()
-        for attempt in range(60):
-            response = exchange(served.port, post(request("greeter", name="Ed")))
-            assert response is not None and response.status == 200
-            pids.add(int(sent_strings(response.body)[0].rsplit(" ", 1)[1]))
-            if replacement in pids:
-                break
+        pids = _serving_pids(served.port, until={replacement})
         assert replacement in pids and first not in pids
         assert served.stop() == 0
         assert not _alive(second) and not _alive(replacement)
