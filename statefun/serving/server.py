@@ -372,7 +372,7 @@ class _Connection(asyncio.Protocol):
                     if self._unreported > self._server.config.max_head_bytes:
                         self._rejected(_Reject(_error(431, "request head too large")))
         if self._queue and not self._busy:
-            self._process()
+            self._server.schedule(self)
         elif self._busy and self._reading:
             self._update_reading()
 
@@ -590,7 +590,7 @@ class _Connection(asyncio.Protocol):
             self._close()
         elif self._queue:
             # The next request's inline step must run outside this task.
-            self._server.loop.call_soon(self._process)
+            self._server.schedule(self)
         else:
             self._after_responses()
 
@@ -702,6 +702,7 @@ class HttpServer:
             ),
         )
         self._drain_deadline = 0.0
+        self._ready: list[_Connection] = []
         self._drained: asyncio.Future[None] = self.loop.create_future()
         self.parent_pid: int | None = None
 
@@ -771,6 +772,24 @@ class HttpServer:
             if connection._transport is not None:
                 connection._transport.abort()
         self.runner.cancel()
+
+    def schedule(self, connection: _Connection) -> None:
+        """Answer ``connection``'s queued requests soon, with those of the other connections.
+
+        Requests read in one loop iteration are answered together, in one callback after the
+        reads: running the handler for one request after another, rather than between the
+        socket reads, costs measurably less CPU per request (bench/http_serving.md).
+        """
+        ready = self._ready
+        if not ready:
+            self.loop.call_soon(self._answer_ready)
+        ready.append(connection)
+
+    def _answer_ready(self) -> None:
+        ready, self._ready = self._ready, []
+        for connection in ready:
+            if connection._queue and not connection._busy:
+                connection._process()
 
     def forget(self, connection: _Connection) -> None:
         self.connections.discard(connection)
