@@ -437,6 +437,8 @@ class _Connection(asyncio.Protocol):
             self._route(target, method)
         elif method != b"POST":
             self._reply = (method_not_allowed_reply(), b"Allow: POST\r\n", False)
+        if method == b"HEAD" and self._reply is not None:
+            self._reply = (self._reply[0], self._reply[1], True)  # a HEAD answer has no body
         if self._codings:
             if version == "1.0":
                 raise _Reject(_error(400, "bad HTTP request: Transfer-Encoding in HTTP/1.0"))

@@ -129,6 +129,14 @@ def test_wrong_path_method_and_the_health_check(server: ServerThread) -> None:
     assert health_post.headers["allow"] == "GET, HEAD"
     with_query = client.response()
     assert with_query is not None and with_query.status == 200
+    # HEAD answers carry no body, whatever their status: the next response must still parse.
+    client.send(b"HEAD /statefun HTTP/1.1\r\n\r\nHEAD /elsewhere HTTP/1.1\r\n\r\n")
+    client.send(b"GET /health HTTP/1.1\r\n\r\n")
+    for status in (405, 404):
+        head_only = client.response(head_only=True)
+        assert head_only is not None and head_only.status == status
+    health = client.response()
+    assert health is not None and (health.status, health.body) == (200, b"ok\n")
     client.close()
 
 
