@@ -2,8 +2,9 @@
 
 No web framework sits between the socket and ``handle_async``: the protocol
 parses requests with httptools (or ``statefun.serving.http1`` where httptools
-is missing), runs the handler inline (``statefun.serving.inline``) and writes
-the response bytes, on uvloop where installed and plain asyncio otherwise.
+is missing), and the requests read in one loop iteration are answered together
+in one callback, each handler run inline (``statefun.serving.inline``) and its
+response bytes written at once; on uvloop where installed, plain asyncio otherwise.
 
 What it serves, per connection (HTTP/1.1 keep-alive; HTTP/1.0 with
 ``Connection: keep-alive``):
@@ -814,10 +815,6 @@ class HttpServer:
         # Let the cancelled runner tasks finish before the loop goes away.
         if tasks:
             await asyncio.wait(tasks, timeout=1.0)
-
-
-def describe(loop_name: str, parser_name: str) -> str:
-    return f"{loop_name} + {parser_name}"
 
 
 async def _serve(
