@@ -350,3 +350,15 @@ def test_workers_whose_supervisor_died_drain_and_exit(project: Path) -> None:
         for pid in pids:
             if _alive(pid):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_asking_for_a_missing_fast_path_says_which_extra_installs_it(
+    project: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    with pytest.raises(SystemExit) as exited:
+        cli.main(["--loop", "uvloop", f"{project.stem}:handler"])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(
+        "statefun-serve: error: uvloop is not installed (pip install 'statefun-typed[serve]')\n"
+    )
