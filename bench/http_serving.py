@@ -592,7 +592,7 @@ def main() -> None:
     print()
     header = (
         f"{'batch':>5}  {'server':<44}{'req/s':>9}{'inv/s':>11}{'vs (a)':>8}"
-        f"{'cpu µs/req':>11}{'vs (a)':>8}{'srv cpu':>8}{'failed':>7}"
+        f"{'cpu µs/req':>11}{'vs (a)':>8}{'srv cpu':>8}{'load cpu':>9}{'failed':>7}"
     )
     print(header)
     print("-" * len(header))
@@ -604,7 +604,8 @@ def main() -> None:
                 f"{size:>5}  {server.label:<44}{measured['rate']:>9,.0f}"
                 f"{measured['rate'] * size:>11,.0f}{measured['rate'] / baseline['rate']:>7.2f}x"
                 f"{measured['cpu_us']:>11,.1f}{baseline['cpu_us'] / measured['cpu_us']:>7.2f}x"
-                f"{measured['server_cpu']:>8.0%}{measured['failed']:>7.0f}"
+                f"{measured['server_cpu']:>8.0%}{measured['load_cpu']:>9.0%}"
+                f"{measured['failed']:>7.0f}"
             )
     if generator == "python":
         print("\n(the Python load generator may limit the fastest servers: install wrk)")
