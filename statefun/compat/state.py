@@ -4,7 +4,8 @@ On the wire each 2.x state is a 3.x state of type
 ``type.googleapis.com/google.protobuf.Any`` (``make_protobuf_type(Any)``) whose
 bytes are the serialized ``Any``, the same bytes 2.x stored. Declaring states
 (2.x did it in module.yaml) happens at bind time, ``states=["seen_count"]``,
-so the SDK can ask the runtime for them through ``IncompleteInvocationContext``.
+or on first access (``statefun.compat.dialect``); either way the SDK asks the
+runtime for them through ``IncompleteInvocationContext``.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from datetime import timedelta
 from google.protobuf.any_pb2 import Any
 from google.protobuf.message import Message as ProtobufMessage
 
-from statefun.compat.dispatch import holds
+from statefun.compat.envelope import as_envelope, holds, packed
 from statefun.core import Type, ValueSpec
-from statefun.utils import make_protobuf_type
+from statefun.storage import Cell
+from statefun.utils import make_protobuf_type, serialized
 
 __all__ = [
     "ANY_STATE_TYPE",
@@ -25,6 +27,8 @@ __all__ = [
     "StateDeclaration",
     "any_state",
     "state_specs",
+    "read_any",
+    "write_any",
     "AnyStateHandle",
 ]
 
@@ -78,16 +82,48 @@ def state_specs(
     return specs
 
 
+def read_any(cell: Cell[typing.Any]) -> Any | None:
+    """A state as 2.x code reads it: an ``Any``, or ``None`` when it has no value.
+
+    A state of a 3.x type (declared with ``specs=``) reads as an ``Any`` with
+    its typename and bytes, so ``Unpack`` works on protobuf-typed states.
+    """
+    value = cell.get()
+    if value is None:
+        return None
+    tpe = cell.tpe
+    if tpe.typename == ANY_STATE_TYPENAME:
+        return typing.cast(Any, value)
+    return Any(type_url=tpe.typename, value=serialized(tpe, value))
+
+
+def write_any(cell: Cell[typing.Any], name: str, value: object) -> None:
+    """Store the ``Any`` (or received message) ``value`` in the state ``name``."""
+    if value is None:
+        raise ValueError(
+            f"state {name!r}: can not store None; to clear it use del context[{name!r}]"
+        )
+    envelope = as_envelope(value, f"state {name!r}", f"use context.state({name!r}).pack(message)")
+    tpe = cell.tpe
+    if tpe.typename == ANY_STATE_TYPENAME:
+        cell.set(envelope)
+        return
+    if envelope.type_url != tpe.typename:
+        raise TypeError(
+            f"state {name!r} is declared with the type {tpe.typename}, so it can not hold "
+            f"a value of type {envelope.type_url or '(no type_url)'}"
+        )
+    cell.set(tpe.serializer().deserialize(envelope.value))
+
+
 class AnyStateHandle:
-    """One declared state of the current function instance, as 2.x's ``context.state(name)``."""
+    """One state of the current function instance, as 2.x's ``context.state(name)``."""
 
-    __slots__ = ("_storage", "_name", "_modified", "_deleted")
+    __slots__ = ("_cell", "_name")
 
-    def __init__(self, storage: object, name: str) -> None:
-        self._storage = storage
+    def __init__(self, cell: Cell[typing.Any], name: str) -> None:
+        self._cell = cell
         self._name = name
-        self._modified = False
-        self._deleted = False
 
     @property
     def name(self) -> str:
@@ -96,38 +132,25 @@ class AnyStateHandle:
     @property
     def value(self) -> Any | None:
         """The state's ``Any``, or ``None`` when it has no value."""
-        return typing.cast(typing.Optional[Any], getattr(self._storage, self._name))
+        return read_any(self._cell)
 
     @value.setter
     def value(self, value: Any) -> None:
-        if value is None:
-            raise ValueError(
-                f"state {self._name!r}: can not store None; to clear it use "
-                f"del context[{self._name!r}]"
-            )
-        if not isinstance(value, Any):
-            raise TypeError(
-                f"state {self._name!r} holds a google.protobuf.Any, got "
-                f"{type(value).__name__}; use context.state({self._name!r}).pack(message) "
-                "to store a protobuf message"
-            )
-        setattr(self._storage, self._name, value)
-        self._modified = True
-        self._deleted = False
+        write_any(self._cell, self._name, value)
 
     @value.deleter
     def value(self) -> None:
-        delattr(self._storage, self._name)
-        self._modified = True
-        self._deleted = True
+        self._cell.delete()
 
     @property
     def modified(self) -> bool:
-        return self._modified
+        """Whether this batch wrote or deleted the state."""
+        return bool(self._cell.dirty)
 
     @property
     def deleted(self) -> bool:
-        return self._deleted
+        """Whether this batch deleted the state (and did not write it again)."""
+        return bool(self._cell.dirty) and self._cell.get() is None
 
     def unpack(self, into_class: type[M]) -> M | None:
         """The value unpacked as ``into_class``, or ``None`` when the state has no value.
@@ -148,14 +171,7 @@ class AnyStateHandle:
 
     def pack(self, message: ProtobufMessage) -> None:
         """Store ``message`` packed in an ``Any``."""
-        if not isinstance(message, ProtobufMessage):
-            raise TypeError(
-                f"state {self._name!r}: pack() expects a protobuf message, got "
-                f"{type(message).__name__}"
-            )
-        envelope = Any()
-        envelope.Pack(message)
-        self.value = envelope
+        self.value = packed(message, f"state {self._name!r}: pack()")
 
     def bytes(self) -> bytes | None:
         """The serialized ``Any`` as it is persisted, or ``None`` when the state has no value."""
