@@ -1,8 +1,8 @@
 """The seeds' serving code on 127.0.0.1, called over real HTTP.
 
-``seed_walkthrough_greeter.py`` is the walkthrough's full Flask application and
-``seed_async_hello.py`` the aiohttp snippet, each kept as the page prints it
-(the changes are listed at the top of each file).
+``seed_snippets/p003_full_application.py`` is the walkthrough's full Flask
+application and ``seed_snippets/p002_async.py`` the aiohttp snippet, each kept
+as the page prints it (see ``seed_snippets/README.md``).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from compat_support import (
     SeenCount,
     address,
     from_function,
+    load_snippet,
     to_function,
     typed,
     unpack_any_state,
@@ -36,19 +37,14 @@ HERE = pathlib.Path(__file__).resolve().parent
 
 
 def load_seed(name: str) -> types.ModuleType:
-    """A fresh instance of a seed module, so no test sees another's registry or app."""
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_snippet({"walkthrough": "p003_full_application", "async": "p002_async"}[name])
 
 
 @pytest.fixture
 def flask_url() -> typing.Iterator[str]:
     from werkzeug.serving import make_server
 
-    server = make_server("127.0.0.1", 0, load_seed("seed_walkthrough_greeter").app)
+    server = make_server("127.0.0.1", 0, load_seed("walkthrough").app)
     thread = threading.Thread(target=server.serve_forever, name="compat-flask", daemon=True)
     thread.start()
     try:
@@ -127,7 +123,7 @@ async def serve_and_call_aiohttp(bodies: list[bytes]) -> list[tuple[int, str, by
     import aiohttp
     from aiohttp import web
 
-    runner = web.AppRunner(load_seed("seed_async_hello").app)
+    runner = web.AppRunner(load_seed("async").app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -183,7 +179,7 @@ def test_the_sdks_flask_adapter_reports_an_unexpected_message_type_as_a_bad_requ
 
     from statefun.serving.flask import make_flask_app
 
-    greeter = load_seed("seed_walkthrough_greeter")
+    greeter = load_seed("walkthrough")
     server = make_server("127.0.0.1", 0, make_flask_app(greeter.handler))
     thread = threading.Thread(target=server.serve_forever, name="compat-flask-adapter", daemon=True)
     thread.start()
