@@ -42,6 +42,8 @@ from statefun.storage import Cell
 __all__ = ["DualContext"]
 
 _send = BatchContext.send
+# No argument given (a positional-only parameter cannot say so otherwise).
+_NOTHING: typing.Any = object()
 _send_after = BatchContext.send_after
 _send_egress = BatchContext.send_egress
 
@@ -231,11 +233,16 @@ class DualContext(BatchContext):
 
     # -- messages: the 3.x form, or else the 2.x one -------------------------------------
 
-    def send(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+    # The first argument is positional-only so that a 3.x call, send(message), is one check
+    # away from the 3.x method (this runs for every message a 3.x-style body sends).
+    def send(
+        self, first: typing.Any = _NOTHING, /, *rest: typing.Any, **kwargs: typing.Any
+    ) -> None:
         """``send(message)`` (3.x) or ``send(typename, id, any)`` (2.x)."""
-        if len(args) == 1 and not kwargs:
-            _send(self, args[0])
+        if not rest and not kwargs and first is not _NOTHING:
+            _send(self, first)
             return
+        args = rest if first is _NOTHING else (first, *rest)
         arguments = _SEND.legacy_arguments(args, kwargs)
         if arguments is None:
             _send(self, *args, **kwargs)
@@ -264,7 +271,7 @@ class DualContext(BatchContext):
 
     def send_after(self, *args: typing.Any, **kwargs: typing.Any) -> None:
         """``send_after(duration, message[, token])`` (3.x) or ``(delay, typename, id, any)`` (2.x)."""
-        if not kwargs and 2 <= len(args) <= 3:
+        if 2 <= len(args) <= 3 and not kwargs:
             _send_after(self, *args)
             return
         arguments = _SEND_AFTER.legacy_arguments(args, kwargs)
@@ -288,14 +295,17 @@ class DualContext(BatchContext):
         duration, target, target_id = _delay_and_target(delay, typename, id, "pack_and_send_after")
         self.send_after(duration, target, target_id, packed(message, "pack_and_send_after()"))
 
-    def send_egress(self, *args: typing.Any, **kwargs: typing.Any) -> None:
+    def send_egress(
+        self, first: typing.Any = _NOTHING, /, *rest: typing.Any, **kwargs: typing.Any
+    ) -> None:
         """``send_egress(message)`` (3.x) or ``send_egress(typename, any)`` (2.x).
 
         A 2.x Kafka/Kinesis record reaches the 3.x generic egress typename.
         """
-        if len(args) == 1 and not kwargs:
-            _send_egress(self, args[0])
+        if not rest and not kwargs and first is not _NOTHING:
+            _send_egress(self, first)
             return
+        args = rest if first is _NOTHING else (first, *rest)
         arguments = _SEND_EGRESS.legacy_arguments(args, kwargs)
         if arguments is None:
             _send_egress(self, *args, **kwargs)

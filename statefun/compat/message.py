@@ -15,7 +15,7 @@ from google.protobuf.message import Message as ProtobufMessage
 
 from statefun.compat.disguise import presented_as
 from statefun.legacy_hints import message_attribute_error
-from statefun.messages import Message, received_message
+from statefun.messages import Message
 from statefun.request_reply_pb2 import TypedValue
 
 __all__ = ["DualMessage", "dual_message", "ANY_MEMBERS"]
@@ -49,7 +49,6 @@ _OTHER_ANY_MEMBERS = frozenset(
 class DualMessage(Message):
     """A 3.x ``Message`` that also answers the ``google.protobuf.Any`` calls of 2.x code."""
 
-    # No slots of its own: a received Message becomes one by changing its class.
     __slots__ = ()
 
     @property
@@ -94,8 +93,17 @@ class DualMessage(Message):
         return (dual_message, (self.target_typename, self.target_id, self.typed_value))
 
 
+_new = object.__new__
+
+
 def dual_message(target_typename: str, target_id: str, typed_value: TypedValue) -> DualMessage:
-    """A ``DualMessage`` around a value the runtime sent (see ``received_message``)."""
-    message = received_message(target_typename, target_id, typed_value)
-    message.__class__ = DualMessage
-    return typing.cast(DualMessage, message)
+    """A ``DualMessage`` around a value the runtime sent: ``received_message``, as this class.
+
+    Its assignments are ``received_message`` 's, repeated so that the handler pays one call
+    per invocation, as for 3.x functions; tests/compat/test_message.py checks both agree.
+    """
+    message: DualMessage = _new(DualMessage)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = typed_value
+    return message

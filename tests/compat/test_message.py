@@ -125,3 +125,15 @@ def test_other_any_members_say_what_the_message_offers() -> None:
     )
     assert not hasattr(message, "SerializeToString")
     assert packed(ANN).value == message.value
+
+
+def test_a_dual_message_holds_what_the_handlers_3x_message_holds() -> None:
+    # dual_message repeats received_message's assignments; every slot must agree.
+    missing = object()
+    for value in VALUES:
+        dual = dual_message("example/fn", "1", value)
+        plain = received_message("example/fn", "1", value)
+        slots = [slot for cls in type(plain).__mro__ for slot in getattr(cls, "__slots__", ())]
+        assert slots
+        for slot in slots:
+            assert getattr(dual, slot, missing) == getattr(plain, slot, missing), slot
