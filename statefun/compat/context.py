@@ -88,6 +88,11 @@ def _delay_and_target(
     return delay, checked_typename, _target_id(id, method)
 
 
+def _legacy_delay(first: object, third: object) -> bool:
+    """Whether a 2.x ``send_after`` has its delay first (the API) or third (the 2.x docs)."""
+    return isinstance(first, timedelta) or isinstance(third, timedelta)
+
+
 def _signature(*names: str) -> inspect.Signature:
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD
     return inspect.Signature([inspect.Parameter(name, kind) for name in names])
@@ -154,8 +159,7 @@ _SEND_AFTER = _CallForms(
     "duration: timedelta, message: statefun.Message, cancellation_token: str = ''",
     _signature("delay", "typename", "id", "message"),
     "delay: timedelta, typename: str, id: str, message: google.protobuf.Any",
-    lambda arguments: isinstance(arguments["delay"], timedelta)
-    or isinstance(arguments["id"], timedelta),
+    lambda arguments: _legacy_delay(arguments["delay"], arguments["id"]),
 )
 _SEND_EGRESS = _CallForms(
     "send_egress",
@@ -232,28 +236,36 @@ class DualContext(BatchContext):
         return self._cell(name).get() is not None
 
     # -- messages: the 3.x form, or else the 2.x one -------------------------------------
+    #
+    # The usual shapes are told apart by position alone (3.x: send(message),
+    # send_after(duration, message[, token]), send_egress(message); 2.x: three, four and two
+    # positional arguments); keyword calls and odd shapes go through _CallForms. The first
+    # argument is positional-only so that send(message) is one check away from the 3.x
+    # method: this runs for every message a 3.x-style body sends.
 
-    # The first argument is positional-only so that a 3.x call, send(message), is one check
-    # away from the 3.x method (this runs for every message a 3.x-style body sends).
     def send(
         self, first: typing.Any = _NOTHING, /, *rest: typing.Any, **kwargs: typing.Any
     ) -> None:
         """``send(message)`` (3.x) or ``send(typename, id, any)`` (2.x)."""
         if not rest and not kwargs and first is not _NOTHING:
             _send(self, first)
-            return
-        args = rest if first is _NOTHING else (first, *rest)
-        arguments = _SEND.legacy_arguments(args, kwargs)
-        if arguments is None:
-            _send(self, *args, **kwargs)
-            return
-        typename, id, message = arguments["typename"], arguments["id"], arguments["message"]
+        elif len(rest) == 2 and not kwargs and isinstance(first, str):
+            self._send_2x(first, rest[0], rest[1])
+        else:
+            args = rest if first is _NOTHING else (first, *rest)
+            arguments = _SEND.legacy_arguments(args, kwargs)
+            if arguments is None:
+                _send(self, *args, **kwargs)
+            else:
+                self._send_2x(arguments["typename"], arguments["id"], arguments["message"])
+
+    def _send_2x(self, typename: object, id: object, message: object) -> None:
         target = validate_typename(typename, "the target typename of send()")
         _send(self, Message(target, _target_id(id, "send"), _typed_value(message, "send")))
 
     def pack_and_send(self, typename: str, id: str, message: ProtobufMessage) -> None:
         """Pack ``message`` into an ``Any`` and ``send`` it (2.x)."""
-        self.send(typename, id, packed(message, "pack_and_send()"))
+        self._send_2x(typename, id, packed(message, "pack_and_send()"))
 
     def reply(self, message: Any) -> None:
         """Send an ``Any`` back to the function that sent the current message (2.x)."""
@@ -273,16 +285,27 @@ class DualContext(BatchContext):
         """``send_after(duration, message[, token])`` (3.x) or ``(delay, typename, id, any)`` (2.x)."""
         if 2 <= len(args) <= 3 and not kwargs:
             _send_after(self, *args)
-            return
-        arguments = _SEND_AFTER.legacy_arguments(args, kwargs)
-        if arguments is None:
-            _send_after(self, *args, **kwargs)
-            return
-        delay, target, target_id = _delay_and_target(
-            arguments["delay"], arguments["typename"], arguments["id"], "send_after"
-        )
-        value = _typed_value(arguments["message"], "send_after")
-        _send_after(self, delay, Message(target, target_id, value))
+        elif len(args) == 4 and not kwargs and _legacy_delay(args[0], args[2]):
+            self._send_after_2x(*args)
+        else:
+            arguments = _SEND_AFTER.legacy_arguments(args, kwargs)
+            if arguments is None:
+                _send_after(self, *args, **kwargs)
+            else:
+                self._send_after_2x(
+                    arguments["delay"], arguments["typename"], arguments["id"], arguments["message"]
+                )
+
+    def _send_after_2x(
+        self,
+        delay: object,
+        typename: object,
+        id: object,
+        message: object,
+        method: str = "send_after",
+    ) -> None:
+        duration, target, target_id = _delay_and_target(delay, typename, id, method)
+        _send_after(self, duration, Message(target, target_id, _typed_value(message, method)))
 
     def pack_and_send_after(
         self,
@@ -292,8 +315,8 @@ class DualContext(BatchContext):
         message: ProtobufMessage,
     ) -> None:
         """``send_after`` of ``message`` packed into an ``Any`` (2.x; either argument order)."""
-        duration, target, target_id = _delay_and_target(delay, typename, id, "pack_and_send_after")
-        self.send_after(duration, target, target_id, packed(message, "pack_and_send_after()"))
+        envelope = packed(message, "pack_and_send_after()")
+        self._send_after_2x(delay, typename, id, envelope, "pack_and_send_after")
 
     def send_egress(
         self, first: typing.Any = _NOTHING, /, *rest: typing.Any, **kwargs: typing.Any
@@ -304,16 +327,21 @@ class DualContext(BatchContext):
         """
         if not rest and not kwargs and first is not _NOTHING:
             _send_egress(self, first)
-            return
-        args = rest if first is _NOTHING else (first, *rest)
-        arguments = _SEND_EGRESS.legacy_arguments(args, kwargs)
-        if arguments is None:
-            _send_egress(self, *args, **kwargs)
-            return
-        target = validate_typename(arguments["typename"], "the egress typename of send_egress()")
-        value = _typed_value(arguments["message"], "send_egress")
+        elif len(rest) == 1 and not kwargs and isinstance(first, str):
+            self._send_egress_2x(first, rest[0])
+        else:
+            args = rest if first is _NOTHING else (first, *rest)
+            arguments = _SEND_EGRESS.legacy_arguments(args, kwargs)
+            if arguments is None:
+                _send_egress(self, *args, **kwargs)
+            else:
+                self._send_egress_2x(arguments["typename"], arguments["message"])
+
+    def _send_egress_2x(self, typename: object, message: object) -> None:
+        target = validate_typename(typename, "the egress typename of send_egress()")
+        value = _typed_value(message, "send_egress")
         value.typename = egress_typename(value.typename)
         _send_egress(self, EgressMessage(target, value))
 
     def pack_and_send_egress(self, typename: str, message: ProtobufMessage) -> None:
-        self.send_egress(typename, packed(message, "pack_and_send_egress()"))
+        self._send_egress_2x(typename, packed(message, "pack_and_send_egress()"))
