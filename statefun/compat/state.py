@@ -19,7 +19,7 @@ from google.protobuf.message import Message as ProtobufMessage
 from statefun.compat.envelope import as_envelope, holds, packed
 from statefun.core import Type, ValueSpec
 from statefun.storage import Cell
-from statefun.utils import make_protobuf_type, serialized
+from statefun.utils import make_protobuf_type
 
 __all__ = [
     "ANY_STATE_TYPE",
@@ -83,37 +83,17 @@ def state_specs(
 
 
 def read_any(cell: Cell[typing.Any]) -> Any | None:
-    """A state as 2.x code reads it: an ``Any``, or ``None`` when it has no value.
-
-    A state of a 3.x type (declared with ``specs=``) reads as an ``Any`` with
-    its typename and bytes, so ``Unpack`` works on protobuf-typed states.
-    """
-    value = cell.get()
-    if value is None:
-        return None
-    tpe = cell.tpe
-    if tpe.typename == ANY_STATE_TYPENAME:
-        return typing.cast(Any, value)
-    return Any(type_url=tpe.typename, value=serialized(tpe, value))
+    """A state as 2.x code reads it: its ``Any``, or ``None`` when it has no value."""
+    return typing.cast(typing.Optional[Any], cell.get())
 
 
 def write_any(cell: Cell[typing.Any], name: str, value: object) -> None:
-    """Store the ``Any`` (or received message) ``value`` in the state ``name``."""
+    """Store the ``Any`` (or a received message, as one) ``value`` in the state ``name``."""
     if value is None:
         raise ValueError(
             f"state {name!r}: can not store None; to clear it use del context[{name!r}]"
         )
-    envelope = as_envelope(value, f"state {name!r}", f"use context.state({name!r}).pack(message)")
-    tpe = cell.tpe
-    if tpe.typename == ANY_STATE_TYPENAME:
-        cell.set(envelope)
-        return
-    if envelope.type_url != tpe.typename:
-        raise TypeError(
-            f"state {name!r} is declared with the type {tpe.typename}, so it can not hold "
-            f"a value of type {envelope.type_url or '(no type_url)'}"
-        )
-    cell.set(tpe.serializer().deserialize(envelope.value))
+    cell.set(as_envelope(value, f"state {name!r}", f"use context.state({name!r}).pack(message)"))
 
 
 class AnyStateHandle:

@@ -2,33 +2,25 @@
 
 from __future__ import annotations
 
-import typing
 from datetime import timedelta
 
 import pytest
 from compat_support import ANY_STATE_TYPENAME, SeenCount, User, any_state as stored, packed
 
-from google.protobuf.any_pb2 import Any
-
 from statefun.compat.state import (
     ANY_STATE_TYPE,
     AnyStateHandle,
     any_state,
-    read_any,
     state_specs,
-    write_any,
 )
 from statefun.core import ValueSpec
 from statefun.request_reply_pb2 import ToFunction, TypedValue
 from statefun.storage import AddressScopedStorage, make_address_storage_spec, resolve
-from statefun.utils import make_protobuf_type, to_typed_value
 from statefun.wrapper_types import IntType
 
 
-def storage_with(
-    values: dict[str, TypedValue | None], specs: list[ValueSpec[typing.Any]] | None = None
-) -> AddressScopedStorage:
-    specs = specs or state_specs("ex/fn", list(values))
+def storage_with(values: dict[str, TypedValue | None]) -> AddressScopedStorage:
+    specs = state_specs("ex/fn", list(values))
     received = []
     for name, value in values.items():
         persisted = ToFunction.PersistedValue(state_name=name)
@@ -133,29 +125,3 @@ def test_wrong_values_are_refused_with_a_hint() -> None:
         handle.value = None  # type: ignore[assignment]
     with pytest.raises(TypeError, match="pack\\(\\) expects a protobuf message, got int"):
         handle.pack(5)  # type: ignore[arg-type]
-
-
-def test_a_3x_typed_state_reads_and_writes_as_an_any_of_its_typename() -> None:
-    # A function declaring specs= (3.x) and reading in 2.x style: the Any carries the state's
-    # typename and bytes, so Unpack works for protobuf types; writes must keep the type.
-    seen_type = make_protobuf_type(SeenCount)
-    specs: list[ValueSpec[typing.Any]] = [ValueSpec("seen", seen_type), ValueSpec("n", IntType)]
-    storage = storage_with(
-        {"seen": to_typed_value(seen_type, SeenCount(seen=2)), "n": None}, specs=specs
-    )
-    seen, n = storage._cells["seen"], storage._cells["n"]
-
-    assert read_any(seen) == packed(SeenCount(seen=2))
-    assert handle_of(storage).unpack(SeenCount) == SeenCount(seen=2)
-    assert read_any(n) is None
-
-    write_any(seen, "seen", packed(SeenCount(seen=3)))
-    assert storage.seen == SeenCount(seen=3)
-    write_any(n, "n", Any(type_url=IntType.typename, value=IntType.serializer().serialize(7)))
-    assert storage.n == 7
-    with pytest.raises(
-        TypeError,
-        match="state 'n' is declared with the type io.statefun.types/int, so it can not hold "
-        "a value of type type.googleapis.com/example.SeenCount",
-    ):
-        write_any(n, "n", packed(SeenCount(seen=1)))
