@@ -13,12 +13,20 @@
   Values are shown as text (``describe``), so failures read well.
 * ``serve_wsgi``/``serve_aiohttp`` run an app on 127.0.0.1 in a thread and record
   every request and response body; ``post`` calls one.
+* ``run_local`` runs ``statefun.local`` on ingress records against a served app.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import io
+import json
+import pathlib
+import signal
+import subprocess
+import sys
+import time
 import threading
 import typing
 import urllib.error
@@ -37,6 +45,7 @@ from statefun.kinesis_egress_pb2 import KinesisEgressRecord
 from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
 
 TIMEOUT_SECONDS = 20
+KAFKA_RECORD = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 MAX_REGISTRATION_ROUNDS = 20
 
 Exchange = tuple[bytes, bytes]
@@ -421,3 +430,118 @@ def http_call(url: str) -> Call:
         return reply
 
     return call
+
+
+# -- statefun.local ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """An ingress record: a value for the function instance ``typename``/``id``."""
+
+    typename: str
+    id: str
+    value: TypedValue
+
+
+def module_yaml(url: str, topics: dict[tuple[str, str], str]) -> str:
+    """Both namespaces the snippets use served at ``url``; one ingress topic per route."""
+    routes = "".join(
+        f"    - topic: {topic}\n      valueType: {value_type}\n      targets:\n        - {target}\n"
+        for (value_type, target), topic in topics.items()
+    )
+    endpoints = "---\n".join(
+        f"kind: io.statefun.endpoints.v2/http\nspec:\n  functions: {namespace}/*\n"
+        f"  urlPathTemplate: {url}\n"
+        for namespace in ("example", "walkthrough")
+    )
+    return (
+        f"{endpoints}---\n"
+        "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: example/in\n"
+        "  address: kafka-broker:9092\n  consumerGroupId: compat\n  topics:\n"
+        f"{routes}---\n"
+        "kind: io.statefun.kafka.v1/egress\nspec:\n  id: example/greets\n"
+        "  address: kafka-broker:9092\n  deliverySemantic:\n    type: exactly-once\n"
+        "    transactionTimeout: 15min\n"
+    )
+
+
+def answered(exchanges: typing.Iterable[tuple[bytes, bytes]]) -> int:
+    """How many calls got a final answer (not IncompleteInvocationContext, tag ``aa 06``)."""
+    return sum(1 for _, response in exchanges if not response.startswith(b"\xaa\x06"))
+
+
+def run_local(
+    deliveries: typing.Sequence[Delivery],
+    served: Served,
+    tmp_path: pathlib.Path,
+    stop_after_answers: int | None = None,
+) -> list[tuple[str, str, bytes]]:
+    """Run statefun.local on ``deliveries`` (as ingress records) against the functions ``served``.
+
+    Returns the (topic, key, value) records it wrote to the Kafka egress ``example/greets``, in
+    the order written.
+    ``stop_after_answers``: the run would wait for a delayed message; stop it once the
+    functions answered that many calls.
+    """
+    topics = {
+        route: f"t{index}"
+        for index, route in enumerate(sorted({(d.value.typename, d.typename) for d in deliveries}))
+    }
+    module = tmp_path / "module.yaml"
+    module.write_text(module_yaml(served.url, topics), encoding="utf-8")
+    records = tmp_path / "in.jsonl"
+    records.write_text(
+        "".join(
+            json.dumps(
+                {
+                    "ingress": "example/in",
+                    "topic": topics[(d.value.typename, d.typename)],
+                    "key": d.id,
+                    "value_base64": base64.b64encode(d.value.value).decode(),
+                }
+            )
+            + "\n"
+            for d in deliveries
+        ),
+        encoding="utf-8",
+    )
+    egress = tmp_path / "greets.jsonl"
+    command = [sys.executable, "-m", "statefun.local", str(module), "--db", ":memory:"]
+    command += ["--input", str(records), "--egress", f"example/greets={egress}"]
+    command += ["--call-timeout", "10s"]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        if stop_after_answers is not None:
+            deadline = time.monotonic() + TIMEOUT_SECONDS
+            while answered(served.recorded.exchanges) < stop_after_answers:
+                assert time.monotonic() < deadline, "statefun.local did not call the functions"
+                time.sleep(0.05)
+            process.send_signal(signal.SIGTERM)
+        _, stderr = process.communicate(timeout=TIMEOUT_SECONDS * 3)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    if stop_after_answers is None:
+        assert process.returncode == 0, stderr
+    written = []
+    for line in egress.read_text(encoding="utf-8").splitlines() if egress.exists() else []:
+        record = json.loads(line)
+        # The runtime shows bytes as text when they are valid UTF-8, else as base64.
+        value = (
+            base64.b64decode(record["value_base64"])
+            if "value_base64" in record
+            else record["value"].encode("utf-8")
+        )
+        written.append((record["topic"], record.get("key", ""), value))
+    return written
+
+
+def kafka_records(exchanges: typing.Iterable[tuple[bytes, bytes]]) -> list[KafkaProducerRecord]:
+    records = []
+    for _, response in exchanges:
+        for egress in FromFunction.FromString(response).invocation_result.outgoing_egresses:
+            assert egress.argument.typename == KAFKA_RECORD
+            records.append(KafkaProducerRecord.FromString(egress.argument.value))
+    return records

@@ -32,7 +32,6 @@ from statefun import (
     Message,
     RequestReplyHandler,
     StatefulFunctions,
-    egress_message_builder,
     kafka_egress_message,
     message_builder,
 )

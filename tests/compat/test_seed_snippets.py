@@ -20,13 +20,7 @@ runtime ends up holding, and the states the runtime was asked to register
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import pathlib
-import signal
-import subprocess
-import sys
-import time
 import types
 import typing
 from dataclasses import dataclass, field
@@ -49,15 +43,18 @@ from compat_support import (
     typed,
 )
 from runtime_support import (
-    TIMEOUT_SECONDS,
     Call,
     Effects,
     MiniRuntime,
     describe,
     effects_of,
     IN_PROCESS,
+    KAFKA_RECORD,
+    Delivery,
     http_call,
     in_process_call,
+    kafka_records,
+    run_local,
     serve_aiohttp,
     serve_wsgi,
 )
@@ -68,22 +65,12 @@ from statefun.request_reply_pb2 import FromFunction, TypedValue
 
 HERE = pathlib.Path(__file__).resolve().parent
 SEEDS = HERE.parents[2].parent / "shared" / "seeds"
-KAFKA_RECORD = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 # The walkthrough's Kafka ingress routes GreetRequests with this typeUrl (seed 003's module.yaml).
 GREET_REQUEST_URL = "com.googleapis/example.GreetRequest"
 STARTER = "example/starter"
 
 
 # -- what each snippet is fed and what the page implies ---------------------------------------
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """An ingress record: a value for the function instance ``typename``/``id``."""
-
-    typename: str
-    id: str
-    value: TypedValue
 
 
 @dataclass(frozen=True)
@@ -342,95 +329,6 @@ def test_over_http(scenario: Scenario, capsys: pytest.CaptureFixture[str]) -> No
 # -- statefun.local ---------------------------------------------------------------------------
 
 
-def module_yaml(url: str, topics: dict[tuple[str, str], str]) -> str:
-    """Both namespaces the snippets use served at ``url``; one ingress topic per route."""
-    routes = "".join(
-        f"    - topic: {topic}\n      valueType: {value_type}\n      targets:\n        - {target}\n"
-        for (value_type, target), topic in topics.items()
-    )
-    endpoints = "---\n".join(
-        f"kind: io.statefun.endpoints.v2/http\nspec:\n  functions: {namespace}/*\n"
-        f"  urlPathTemplate: {url}\n"
-        for namespace in ("example", "walkthrough")
-    )
-    return (
-        f"{endpoints}---\n"
-        "kind: io.statefun.kafka.v1/ingress\nspec:\n  id: example/in\n"
-        "  address: kafka-broker:9092\n  consumerGroupId: compat\n  topics:\n"
-        f"{routes}---\n"
-        "kind: io.statefun.kafka.v1/egress\nspec:\n  id: example/greets\n"
-        "  address: kafka-broker:9092\n  deliverySemantic:\n    type: exactly-once\n"
-        "    transactionTimeout: 15min\n"
-    )
-
-
-def answered(exchanges: typing.Iterable[tuple[bytes, bytes]]) -> int:
-    """How many calls got a final answer (not IncompleteInvocationContext, tag ``aa 06``)."""
-    return sum(1 for _, response in exchanges if not response.startswith(b"\xaa\x06"))
-
-
-def run_local(
-    scenario: Scenario, served: typing.Any, tmp_path: pathlib.Path
-) -> list[tuple[str, str, bytes]]:
-    """Run statefun.local on the scenario's deliveries: the (topic, key, value) it wrote to Kafka."""
-    topics = {
-        route: f"t{index}"
-        for index, route in enumerate(
-            sorted({(d.value.typename, d.typename) for d in scenario.deliveries})
-        )
-    }
-    module = tmp_path / "module.yaml"
-    module.write_text(module_yaml(served.url, topics), encoding="utf-8")
-    records = tmp_path / "in.jsonl"
-    records.write_text(
-        "".join(
-            json.dumps(
-                {
-                    "ingress": "example/in",
-                    "topic": topics[(d.value.typename, d.typename)],
-                    "key": d.id,
-                    "value_base64": base64.b64encode(d.value.value).decode(),
-                }
-            )
-            + "\n"
-            for d in scenario.deliveries
-        ),
-        encoding="utf-8",
-    )
-    egress = tmp_path / "greets.jsonl"
-    command = [sys.executable, "-m", "statefun.local", str(module), "--db", ":memory:"]
-    command += ["--input", str(records), "--egress", f"example/greets={egress}"]
-    command += ["--call-timeout", "10s"]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        if scenario.leaves_timer:
-            # The run would wait for the delayed message: stop it once every call was answered
-            # (each delivery's: the starter's and the snippet's).
-            deadline = time.monotonic() + TIMEOUT_SECONDS
-            while answered(served.recorded.exchanges) < 2 * len(scenario.deliveries):
-                assert time.monotonic() < deadline, "statefun.local did not call the functions"
-                time.sleep(0.05)
-            process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=TIMEOUT_SECONDS * 3)
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    if not scenario.leaves_timer:
-        assert process.returncode == 0, stderr
-    written = []
-    for line in egress.read_text(encoding="utf-8").splitlines() if egress.exists() else []:
-        record = json.loads(line)
-        # The runtime shows bytes as text when they are valid UTF-8, else as base64.
-        value = (
-            base64.b64decode(record["value_base64"])
-            if "value_base64" in record
-            else record["value"].encode("utf-8")
-        )
-        written.append((record["topic"], record.get("key", ""), value))
-    return sorted(written)
-
-
 @pytest.mark.parametrize("scenario", SCENARIOS, ids=[s.snippet for s in SCENARIOS])
 def test_through_statefun_local(
     scenario: Scenario, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
@@ -438,24 +336,18 @@ def test_through_statefun_local(
     for needed in ("statefun.local", "yaml", "aiohttp", "flask"):  # the `local` extra, the apps
         pytest.importorskip(needed)
     module = prepared(scenario)
+    # A run that ends waiting for a delayed message stops once each delivery's calls (the
+    # starter's and the snippet's) were answered.
+    stop = 2 * len(scenario.deliveries) if scenario.leaves_timer else None
     with serve(module) as served:
-        written = run_local(scenario, served, tmp_path)
+        written = run_local(scenario.deliveries, served, tmp_path, stop)
         exchanges = served.recorded.exchanges
 
     assert_observed(scenario, effects_of(exchanges), capsys.readouterr().out, concurrent=True)
     # What reached the Kafka egress file is what the functions' responses carried.
-    assert written == sorted(
+    assert sorted(written) == sorted(
         (record.topic, record.key, record.value_bytes) for record in kafka_records(exchanges)
     )
-
-
-def kafka_records(exchanges: typing.Iterable[tuple[bytes, bytes]]) -> list[KafkaProducerRecord]:
-    records = []
-    for _, response in exchanges:
-        for egress in FromFunction.FromString(response).invocation_result.outgoing_egresses:
-            assert egress.argument.typename == KAFKA_RECORD
-            records.append(KafkaProducerRecord.FromString(egress.argument.value))
-    return records
 
 
 # -- the snippets are the pages' code ---------------------------------------------------------

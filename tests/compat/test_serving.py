@@ -8,8 +8,6 @@ as the page prints it (see ``seed_snippets/README.md``).
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import pathlib
 import threading
 import types
 import typing
@@ -33,7 +31,6 @@ from compat_support import (
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 
 TIMEOUT_SECONDS = 10
-HERE = pathlib.Path(__file__).resolve().parent
 
 
 def load_seed(name: str) -> types.ModuleType:
