@@ -85,21 +85,25 @@ def handler_3x() -> RequestReplyHandler:
     return RequestReplyHandler(functions)
 
 
+def greet_2x(context: typing.Any, name: str) -> None:
+    """The 2.x greeter's body: ``context.state``, ``pack_and_send``, ``kafka_egress_record``."""
+    state = context.state("seen").unpack(Int32Value)
+    if not state:
+        state = Int32Value()
+    state.value += 1
+    context.state("seen").pack(state)
+    greeting = StringValue(value=f"Hello {name} #{state.value}")
+    context.pack_and_send("bench/inbox", name, greeting)
+    record = compat.kafka_egress_record(topic="greetings", key=name, value=greeting)
+    context.pack_and_send_egress("bench/greets", record)
+
+
 def handler_2x() -> RequestReplyHandler:
     functions = compat.StatefulFunctions()
 
     @functions.bind("bench/greeter", states=["seen"])
     def greet(context: typing.Any, request: StringValue) -> None:
-        name = request.value
-        state = context.state("seen").unpack(Int32Value)
-        if not state:
-            state = Int32Value()
-        state.value += 1
-        context.state("seen").pack(state)
-        greeting = StringValue(value=f"Hello {name} #{state.value}")
-        context.pack_and_send("bench/inbox", name, greeting)
-        record = compat.kafka_egress_record(topic="greetings", key=name, value=greeting)
-        context.pack_and_send_egress("bench/greets", record)
+        greet_2x(context, request.value)
 
     return RequestReplyHandler(functions)
 
@@ -111,16 +115,7 @@ def handler_2x_unannotated() -> RequestReplyHandler:
     def greet(context, message):  # type: ignore[no-untyped-def]
         request = StringValue()
         message.Unpack(request)
-        name = request.value
-        state = context.state("seen").unpack(Int32Value)
-        if not state:
-            state = Int32Value()
-        state.value += 1
-        context.state("seen").pack(state)
-        greeting = StringValue(value=f"Hello {name} #{state.value}")
-        context.pack_and_send("bench/inbox", name, greeting)
-        record = compat.kafka_egress_record(topic="greetings", key=name, value=greeting)
-        context.pack_and_send_egress("bench/greets", record)
+        greet_2x(context, request.value)
 
     return RequestReplyHandler(functions)
 

@@ -126,11 +126,7 @@ class RequestReplyHandler:
             # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
             if function.dialect is None or not function.dialect.absorbs(context, error):
                 raise
-        return (
-            batch_response(context)
-            if function.dialect is None
-            else function.dialect.respond(context)
-        )
+        return _response(function, context)
 
     async def handle_async(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
@@ -155,11 +151,12 @@ class RequestReplyHandler:
             # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
             if function.dialect is None or not function.dialect.absorbs(context, error):
                 raise
-        return (
-            batch_response(context)
-            if function.dialect is None
-            else function.dialect.respond(context)
-        )
+        return _response(function, context)
+
+
+def _response(function: StatefulFunction, context: BatchContext) -> bytes:
+    dialect = function.dialect
+    return batch_response(context) if dialect is None else dialect.respond(context)
 
 
 async def _await(awaitable: typing.Awaitable[typing.Any]) -> None:

@@ -107,6 +107,20 @@ def any_state(message: ProtobufMessage) -> TypedValue:
     )
 
 
+def unpacked(envelope: Any | None, message_class: typing.Any) -> typing.Any:
+    """The message in a state's ``Any`` (``None`` stays ``None``), checking its type."""
+    if envelope is None:
+        return None
+    message = message_class()
+    assert envelope.Unpack(message)
+    return message
+
+
+def declared(functions: typing.Any, typename: str) -> list[str]:
+    """The names of the states the registered function asks the runtime for, in order."""
+    return [spec.name for spec in functions.for_typename(typename).storage_spec.specs]
+
+
 def address(typename: str, id: str) -> Address:
     namespace, name = typename.rsplit("/", 1)
     return Address(namespace=namespace, type=name, id=id)

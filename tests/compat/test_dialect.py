@@ -25,10 +25,12 @@ from compat_support import (
     Total,
     User,
     any_state,
+    declared,
     from_function,
     packed,
     to_function,
     typed,
+    unpacked,
 )
 from google.protobuf.any_pb2 import Any
 from runtime_support import IN_PROCESS, MiniRuntime, describe, effects_of, in_process_call
@@ -49,14 +51,6 @@ from statefun.request_reply_pb2 import FromFunction, TypedValue
 
 ANN = User(user_id="u1", name="Ann")
 ANY = ANY_STATE_TYPENAME
-
-
-def unpacked(envelope: Any | None, cls: typing.Any) -> typing.Any:
-    if envelope is None:
-        return None
-    message = cls()
-    assert envelope.Unpack(message)
-    return message
 
 
 def state_text(message: typing.Any) -> str:
@@ -301,7 +295,7 @@ def test_2x_style_functions_with_hints_or_states_find_undeclared_states_too(
     @functions.bind(
         "shop/declared", states=[any_state_spec("count", expire_after_call=timedelta(days=1))]
     )
-    def declared(context, message):  # type: ignore[no-untyped-def]
+    def declaring(context, message):  # type: ignore[no-untyped-def]
         context["count"] = packed(Total(value=1))
         context["extra"] = message
 
@@ -330,7 +324,7 @@ def test_declared_states_keep_their_expiration_and_come_first() -> None:
     @functions.bind(
         "shop/declared", states=[any_state_spec("count", expire_after_call=timedelta(days=1))]
     )
-    def declared(context, message):  # type: ignore[no-untyped-def]
+    def declaring(context, message):  # type: ignore[no-untyped-def]
         context["extra"] = message
         context["count"] = packed(Total(value=1))
 
@@ -375,7 +369,7 @@ def test_a_state_the_request_carries_is_taken_without_a_round_trip(
     effects = effects_of(runtime.exchanges)
     assert effects.incomplete == 0 and calls["body"] == 1
     assert effects.state["shop/visits/Ann"]["visits"] == state_text(Total(value=5))
-    assert [spec.name for spec in functions.for_typename("shop/visits").storage_spec.specs] == [
+    assert declared(functions, "shop/visits") == [
         "visits",
         "last_seen",
         "vip",
@@ -508,7 +502,7 @@ def test_a_name_the_3x_protocol_can_not_carry_is_a_key_error(name: object, reaso
     assert str(raised.value).startswith(
         f"the state name {name!r} of the function shop/x can not be declared: {reason}"
     )
-    assert functions.for_typename("shop/x").storage_spec.specs == []
+    assert declared(functions, "shop/x") == []
 
 
 def test_3x_functions_keep_upstreams_behaviour_for_undeclared_state() -> None:
@@ -519,7 +513,7 @@ def test_3x_functions_keep_upstreams_behaviour_for_undeclared_state() -> None:
         context.storage.visits
 
     @functions.bind("shop/declared", specs=[ValueSpec("seen", IntType)])
-    def declared(context, message):  # type: ignore[no-untyped-def]
+    def declaring(context, message):  # type: ignore[no-untyped-def]
         context.storage.visits
 
     handler = RequestReplyHandler(functions)
@@ -527,7 +521,7 @@ def test_3x_functions_keep_upstreams_behaviour_for_undeclared_state() -> None:
         handler(to_function("shop/current", "1", [(None, typed(ANN))]))
     with pytest.raises(AttributeError, match="'visits' is not a registered ValueSpec"):
         handler(to_function("shop/declared", "1", [(None, typed(ANN))], state={"seen": None}))
-    assert functions.for_typename("shop/current").storage_spec.specs == []
+    assert declared(functions, "shop/current") == []
 
 
 # -- per function, and safe under concurrency -----------------------------------------------------
@@ -541,11 +535,11 @@ def test_states_are_remembered_per_function() -> None:
 
     runtime.send("shop/a", "1", [typed(ANN)])
 
-    assert [s.name for s in functions.for_typename("shop/a").storage_spec.specs] == ["x"]
-    assert functions.for_typename("shop/b").storage_spec.specs == []
+    assert declared(functions, "shop/a") == ["x"]
+    assert declared(functions, "shop/b") == []
     # Registering the function again starts from what it declares.
     functions.register("shop/a", lambda context, message: None)
-    assert functions.for_typename("shop/a").storage_spec.specs == []
+    assert declared(functions, "shop/a") == []
 
 
 NAMES = [f"s{n}" for n in range(12)]
@@ -584,7 +578,7 @@ def test_threads_discovering_the_same_states_declare_each_once() -> None:
         thread.join(30)
 
     assert errors == []
-    names = [spec.name for spec in functions.for_typename("shop/many").storage_spec.specs]
+    names = declared(functions, "shop/many")
     assert sorted(names) == sorted(NAMES)
 
 

@@ -19,8 +19,10 @@ from compat_support import (
     Total,
     User,
     any_state,
+    declared,
     packed,
     typed,
+    unpacked,
 )
 from runtime_support import Delivery, describe, effects_of, run_local, serve_aiohttp, serve_wsgi
 
@@ -33,14 +35,6 @@ ANY = ANY_STATE_TYPENAME
 def local_extra() -> None:
     for needed in ("statefun.local", "yaml", "aiohttp", "flask"):
         pytest.importorskip(needed)
-
-
-def unpacked(envelope: typing.Any, cls: typing.Any) -> typing.Any:
-    if envelope is None:
-        return None
-    message = cls()
-    assert envelope.Unpack(message)
-    return message
 
 
 def visits_program() -> StatefulFunctions:
@@ -102,7 +96,7 @@ def test_states_found_one_after_another(tmp_path: pathlib.Path) -> None:
             "first_seen": describe(any_state(User(name="Bob"))),
         },
     }
-    assert [spec.name for spec in functions.for_typename("example/visits").storage_spec.specs] == [
+    assert declared(functions, "example/visits") == [
         "count",
         "regular",
         "first_seen",

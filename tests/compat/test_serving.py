@@ -8,13 +8,11 @@ as the page prints it (see ``seed_snippets/README.md``).
 from __future__ import annotations
 
 import asyncio
-import threading
 import types
 import typing
-import urllib.error
-import urllib.request
 
 import pytest
+from runtime_support import TIMEOUT_SECONDS, post, serve_wsgi
 from compat_support import (
     ANY_STATE_TYPENAME,
     GreetRequest,
@@ -30,8 +28,6 @@ from compat_support import (
 
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 
-TIMEOUT_SECONDS = 10
-
 
 def load_seed(name: str) -> types.ModuleType:
     return load_snippet({"walkthrough": "p003_full_application", "async": "p002_async"}[name])
@@ -39,27 +35,8 @@ def load_seed(name: str) -> types.ModuleType:
 
 @pytest.fixture
 def flask_url() -> typing.Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, load_seed("walkthrough").app)
-    thread = threading.Thread(target=server.serve_forever, name="compat-flask", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/statefun"
-    finally:
-        server.shutdown()
-        thread.join(TIMEOUT_SECONDS)
-
-
-def post(url: str, body: bytes) -> tuple[int, str, bytes]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as reply:
-            return reply.status, reply.headers["Content-Type"], reply.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
+    with serve_wsgi(load_seed("walkthrough").app) as served:
+        yield served.url
 
 
 # What the walkthrough's Kafka ingress delivers: its typeUrl and the raw GreetRequest bytes.
@@ -172,29 +149,20 @@ def test_aiohttp_snippet_fails_a_reply_to_an_ingress_message() -> None:
 
 
 def test_the_sdks_flask_adapter_reports_an_unexpected_message_type_as_a_bad_request() -> None:
-    from werkzeug.serving import make_server
-
     from statefun.serving.flask import make_flask_app
 
     greeter = load_seed("walkthrough")
-    server = make_server("127.0.0.1", 0, make_flask_app(greeter.handler))
-    thread = threading.Thread(target=server.serve_forever, name="compat-flask-adapter", daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/statefun"
+    with serve_wsgi(make_flask_app(greeter.handler)) as served:
         wrong = to_function(
             "example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None}
         )
-        status, content_type, body = post(url, wrong)
+        status, content_type, body = post(served.url, wrong)
         ok_status, _, _ = post(
-            url,
+            served.url,
             to_function(
                 "example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": None}
             ),
         )
-    finally:
-        server.shutdown()
-        thread.join(TIMEOUT_SECONDS)
 
     assert (status, content_type) == (400, "text/plain; charset=utf-8")
     assert body.decode("utf-8").startswith(
