@@ -108,6 +108,7 @@ class RequestReplyHandler:
         if isinstance(begun, bytes):
             return begun
         function, context, invocations, typename, id, make_message = begun
+        dialect = function.dialect
         try:
             if function.is_async:
                 run_coroutine(
@@ -124,9 +125,9 @@ class RequestReplyHandler:
                         run_coroutine(_await(result))
         except BaseException as error:
             # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
-            if function.dialect is None or not function.dialect.absorbs(context, error):
+            if dialect is None or not dialect.absorbs(context, error):
                 raise
-        return _response(function, context)
+        return batch_response(context) if dialect is None else dialect.respond(context)
 
     async def handle_async(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
@@ -134,6 +135,7 @@ class RequestReplyHandler:
         if isinstance(begun, bytes):
             return begun
         function, context, invocations, typename, id, make_message = begun
+        dialect = function.dialect
         try:
             if function.is_async:
                 await _invoke_all_async(function, context, invocations, typename, id, make_message)
@@ -149,14 +151,9 @@ class RequestReplyHandler:
                         await result
         except BaseException as error:
             # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
-            if function.dialect is None or not function.dialect.absorbs(context, error):
+            if dialect is None or not dialect.absorbs(context, error):
                 raise
-        return _response(function, context)
-
-
-def _response(function: StatefulFunction, context: BatchContext) -> bytes:
-    dialect = function.dialect
-    return batch_response(context) if dialect is None else dialect.respond(context)
+        return batch_response(context) if dialect is None else dialect.respond(context)
 
 
 async def _await(awaitable: typing.Awaitable[typing.Any]) -> None:

@@ -32,7 +32,7 @@ from statefun.compat.address import DualAddress, dual_address
 from statefun.compat.disguise import presented_as
 from statefun.compat.egress import egress_typename
 from statefun.compat.envelope import as_envelope, packed, typed_value_of
-from statefun.compat.state import AnyStateHandle, read_any, write_any
+from statefun.compat.state import AnyStateHandle, write_any
 from statefun.context import BatchContext
 from statefun.core import SdkAddress, validate_typename
 from statefun.messages import EgressMessage, Message
@@ -211,19 +211,21 @@ class DualContext(BatchContext):
     # -- 2.x state -------------------------------------------------------------------------
 
     def _cell(self, name: object) -> Cell[typing.Any]:
-        cells: dict[object, Cell[typing.Any]] = self._storage._cells  # type: ignore[assignment]
-        cell = cells.get(name)
+        cell = self._storage._cells.get(name)  # type: ignore[call-overload]
         if cell is None:
             return self._state_source.discover(self, name)
-        return cell
+        return typing.cast(Cell[typing.Any], cell)
 
     def state(self, name: str) -> AnyStateHandle:
         """The 2.x handle of the state ``name`` (``.value``, ``.unpack``, ``.pack``, ...)."""
-        return AnyStateHandle(self._cell(name), name)
+        cell = self._storage._cells.get(name)
+        return AnyStateHandle(
+            self._state_source.discover(self, name) if cell is None else cell, name
+        )
 
     # Context declares these NoReturn: on a 3.x context they explain the 2.x call.
     def __getitem__(self, name: str) -> Any | None:  # type: ignore[override]
-        return read_any(self._cell(name))
+        return typing.cast(typing.Optional[Any], self._cell(name).get())
 
     def __setitem__(self, name: str, value: Any) -> None:  # type: ignore[override]
         write_any(self._cell(name), name, value)

@@ -27,7 +27,6 @@ __all__ = [
     "StateDeclaration",
     "any_state",
     "state_specs",
-    "read_any",
     "write_any",
     "AnyStateHandle",
 ]
@@ -82,11 +81,6 @@ def state_specs(
     return specs
 
 
-def read_any(cell: Cell[typing.Any]) -> Any | None:
-    """A state as 2.x code reads it: its ``Any``, or ``None`` when it has no value."""
-    return typing.cast(typing.Optional[Any], cell.get())
-
-
 def write_any(cell: Cell[typing.Any], name: str, value: object) -> None:
     """Store the ``Any`` (or a received message, as one) ``value`` in the state ``name``."""
     if value is None:
@@ -112,7 +106,7 @@ class AnyStateHandle:
     @property
     def value(self) -> Any | None:
         """The state's ``Any``, or ``None`` when it has no value."""
-        return read_any(self._cell)
+        return typing.cast(typing.Optional[Any], self._cell.get())
 
     @value.setter
     def value(self, value: Any) -> None:
@@ -137,7 +131,7 @@ class AnyStateHandle:
 
         A value of another type raises ``TypeError`` (2.x returned an empty message).
         """
-        current = self.value
+        current: Any | None = self._cell.get()
         if current is None:
             return None
         if not holds(current, into_class):
@@ -151,7 +145,7 @@ class AnyStateHandle:
 
     def pack(self, message: ProtobufMessage) -> None:
         """Store ``message`` packed in an ``Any``."""
-        self.value = packed(message, f"state {self._name!r}: pack()")
+        self._cell.set(packed(message, f"state {self._name!r}: pack()"))
 
     def bytes(self) -> bytes | None:
         """The serialized ``Any`` as it is persisted, or ``None`` when the state has no value."""
