@@ -1,11 +1,12 @@
 """Errors that explain 2.x-style code running against the 3.x ``Message`` and context.
 
-An unannotated 2.x function registered on ``statefun.StatefulFunctions`` is a
-3.x function (docs/compat-2x.md says which functions are routed to the 2.x
-model), so it receives a 3.x ``Message`` and a 3.x context. Its 2.x calls
-would fail with a bare ``AttributeError``; these say what happened and how to
-fix it. They are only built after a normal attribute lookup has failed, so
-they cost the hot path nothing.
+A function declared 3.x (``specs=[...]``, or ``statefun.Message``/``Context``
+hints; docs/compat-2x.md gives the rule) receives the plain 3.x ``Message``
+and context, exactly as upstream 3.x. Its 2.x calls would fail with a bare
+``AttributeError``; these say what happened and how to fix it. They are only
+built after a normal attribute lookup has failed, so they cost the hot path
+nothing. (Functions whose signature does not say get ``statefun.compat``'s
+dual message and context instead, which answer the 2.x calls.)
 """
 
 from __future__ import annotations

@@ -13,8 +13,9 @@ import typing
 from statefun.context import UNRESOLVED_CALLER, BatchContext, batch_context
 from statefun.errors import MalformedRequestError
 from statefun.event_loops import run_coroutine
-from statefun.messages import received_message
+from statefun.messages import Message, received_message
 from statefun.request_parsing import parse_request
+from statefun.request_reply_pb2 import TypedValue
 from statefun.responses import batch_response, missing_values_response
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
 from statefun.storage import resolve_cells
@@ -24,8 +25,11 @@ __all__ = ["RequestReplyHandler", "UserFacingContext"]
 # Upstream's name for the concrete context.
 UserFacingContext = BatchContext
 
-# The function, its context, the invocations, and the target's typename and id.
-_Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str]
+# The function, its context, the invocations, the target's typename and id, and what makes
+# the message of each invocation.
+_Batch = tuple[
+    StatefulFunction, BatchContext, typing.Any, str, str, typing.Callable[..., typing.Any]
+]
 
 
 class RequestReplyHandler:
@@ -83,51 +87,73 @@ class RequestReplyHandler:
         if missing is not None:
             return missing_values_response(missing)
         storage = storage_spec.make_instance(typename, cells)
-        context = batch_context(namespace, name, id, typename, storage)
+        dialect = function.dialect
+        make_message: typing.Callable[[str, str, TypedValue], Message]
+        if dialect is None:
+            context = batch_context(namespace, name, id, typename, storage)
+            make_message = received_message
+        else:
+            # statefun.compat: a function not declared 3.x-only gets the dual context and message.
+            context = dialect.begin(function, namespace, name, id, typename, storage, batch.state)
+            make_message = dialect.make_message
         invocations: typing.Sequence[typing.Any] = batch.invocations
         if len(invocations) == 1:
             # Iterating protobuf's repeated field costs about a microsecond more than this.
             invocations = (invocations[0],)
-        return function, context, invocations, typename, id
+        return function, context, invocations, typename, id, make_message
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations, typename, id = begun
-        if function.is_async:
-            run_coroutine(_invoke_all_async(function, context, invocations, typename, id))
-            return batch_response(context)
-        fun = function.fun
-        for invocation in invocations:
-            # context.set_invocation(invocation), inlined: this runs per invocation.
-            context._invocation = invocation
-            context._caller = UNRESOLVED_CALLER
-            result = fun(context, received_message(typename, id, invocation.argument))
-            if result is not None and inspect.isawaitable(result):
-                run_coroutine(_await(result))
-        return batch_response(context)
+        function, context, invocations, typename, id, make_message = begun
+        dialect = function.dialect
+        try:
+            if function.is_async:
+                run_coroutine(
+                    _invoke_all_async(function, context, invocations, typename, id, make_message)
+                )
+            else:
+                fun = function.fun
+                for invocation in invocations:
+                    # context.set_invocation(invocation), inlined: this runs per invocation.
+                    context._invocation = invocation
+                    context._caller = UNRESOLVED_CALLER
+                    result = fun(context, make_message(typename, id, invocation.argument))
+                    if result is not None and inspect.isawaitable(result):
+                        run_coroutine(_await(result))
+        except BaseException as error:
+            # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
+            if dialect is None or not dialect.absorbs(context, error):
+                raise
+        return batch_response(context) if dialect is None else dialect.respond(context)
 
     async def handle_async(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations, typename, id = begun
-        if function.is_async:
-            await _invoke_all_async(function, context, invocations, typename, id)
-            return batch_response(context)
-        # A sync function is called directly, as upstream does, without an extra coroutine.
-        fun = function.fun
-        for invocation in invocations:
-            # context.set_invocation(invocation), inlined: this runs per invocation.
-            context._invocation = invocation
-            context._caller = UNRESOLVED_CALLER
-            result = fun(context, received_message(typename, id, invocation.argument))
-            if result is not None and inspect.isawaitable(result):
-                await result
-        return batch_response(context)
+        function, context, invocations, typename, id, make_message = begun
+        dialect = function.dialect
+        try:
+            if function.is_async:
+                await _invoke_all_async(function, context, invocations, typename, id, make_message)
+            else:
+                # A sync function is called directly, as upstream does, without an extra coroutine.
+                fun = function.fun
+                for invocation in invocations:
+                    # context.set_invocation(invocation), inlined: this runs per invocation.
+                    context._invocation = invocation
+                    context._caller = UNRESOLVED_CALLER
+                    result = fun(context, make_message(typename, id, invocation.argument))
+                    if result is not None and inspect.isawaitable(result):
+                        await result
+        except BaseException as error:
+            # statefun.compat: a 2.x-style access to an undeclared state ends the batch early.
+            if dialect is None or not dialect.absorbs(context, error):
+                raise
+        return batch_response(context) if dialect is None else dialect.respond(context)
 
 
 async def _await(awaitable: typing.Awaitable[typing.Any]) -> None:
@@ -140,11 +166,12 @@ async def _invoke_all_async(
     invocations: typing.Any,
     typename: str,
     id: str,
+    make_message: typing.Callable[[str, str, typing.Any], typing.Any],
 ) -> None:
     fun = function.fun
     for invocation in invocations:
         context._invocation = invocation
         context._caller = UNRESOLVED_CALLER
-        result = fun(context, received_message(typename, id, invocation.argument))
+        result = fun(context, make_message(typename, id, invocation.argument))
         if result is not None and inspect.isawaitable(result):
             await result

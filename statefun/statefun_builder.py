@@ -12,6 +12,9 @@ from statefun.errors import FunctionNotFoundError
 from statefun.messages import Message
 from statefun.storage import StorageSpec, make_address_storage_spec
 
+if typing.TYPE_CHECKING:
+    from statefun.compat.dialect import FunctionDialect
+
 __all__ = ["StatefulFunction", "StatefulFunctions"]
 
 UserFunction = typing.Callable[[Context, Message], typing.Any]
@@ -24,7 +27,9 @@ class StatefulFunction:
     Constructed as upstream's: ``StatefulFunction(fun, specs, is_async)``.
     """
 
-    __slots__ = ("fun", "storage_spec", "is_async", "typename")
+    # dialect: None for a 3.x function; statefun.compat's hook for the others (2.x-style, or
+    # a signature that does not say), which the handler asks for their context and message.
+    __slots__ = ("fun", "storage_spec", "is_async", "typename", "dialect")
 
     def __init__(
         self, fun: UserFunction, specs: StorageSpec, is_async: bool, typename: str = ""
@@ -37,6 +42,7 @@ class StatefulFunction:
         self.storage_spec = specs
         self.is_async = is_async
         self.typename = typename
+        self.dialect: FunctionDialect | None = None
 
     def __repr__(self) -> str:
         kind = "async " if self.is_async else ""
@@ -89,8 +95,9 @@ class StatefulFunctions:
 
         ``fun`` may be a plain or ``async`` function, a bound method or any
         callable object. Registering a typename again replaces the previous function.
-        A 2.x-style function (``states=[...]``, or a protobuf type hint on its
-        message) runs through ``statefun.compat``; see docs/compat-2x.md.
+        A function not declared 3.x (``specs=``, or ``Message``/``Context`` hints)
+        runs through ``statefun.compat``: it also speaks the 2.x dialect; see
+        docs/compat-2x.md.
         """
         if not typename:
             raise ValueError("function typename must be provided")
@@ -102,12 +109,14 @@ class StatefulFunctions:
         # Imported here because statefun.compat builds on this module.
         from statefun.compat.registration import route_function
 
-        fun, specs = route_function(typename, fun, specs, states)
+        fun, specs, dialect = route_function(typename, fun, specs, states)
         _check_accepts_context_and_message(typename, fun)
         storage_spec = make_address_storage_spec(list(specs) if specs else [])
-        self._functions[typename] = StatefulFunction(
+        function = StatefulFunction(
             fun=fun, specs=storage_spec, is_async=_is_coroutine_callable(fun), typename=typename
         )
+        function.dialect = dialect
+        self._functions[typename] = function
 
     def bind(
         self,

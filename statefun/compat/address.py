@@ -1,12 +1,20 @@
-"""The 2.x view of a function address: ``namespace``, ``type``, ``identity`` and ``typename()``."""
+"""A function address that reads as both the 3.x ``SdkAddress`` and the 2.x address.
+
+3.x code reads ``address.namespace``, ``.name``, ``.id`` and ``.typename`` (a
+``str``); 2.x code reads ``.namespace``, ``.type``, ``.identity`` and calls
+``.typename()``. ``DualAddress`` is an ``SdkAddress`` (``isinstance``,
+equality, hashing and ``repr`` as for the 3.x class) whose ``typename`` is a
+``Typename``: a ``str`` that returns itself when called.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import typing
 
+from statefun.compat.disguise import presented_as
 from statefun.core import SdkAddress
 
-__all__ = ["Typename", "Address", "address_from_sdk", "NO_CALLER"]
+__all__ = ["Typename", "DualAddress", "dual_address"]
 
 
 class Typename(str):
@@ -22,44 +30,57 @@ class Typename(str):
         return str(self)
 
 
-@dataclass(frozen=True)
-class Address:
-    """A function address as 2.x code sees it.
+_new = object.__new__
+_set = object.__setattr__
 
-    The 3.x spellings ``name`` and ``id`` are available too. The address of an
-    ingress "caller" has every part empty and is falsy, so both
-    ``if context.caller:`` (the 2.x docs' ``None`` check) and
-    ``context.caller.typename()`` (what 2.x code did unguarded) behave.
+
+@presented_as(SdkAddress)
+class DualAddress(SdkAddress):
+    """An ``SdkAddress`` with the 2.x members ``type``, ``identity`` and ``typename()``.
+
+    It presents itself as ``SdkAddress`` (class name, ``repr``), and compares
+    equal to the ``SdkAddress`` with the same fields, so 3.x code cannot tell
+    it apart except by ``type(address) is SdkAddress``.
     """
 
-    namespace: str
-    type: str
-    identity: str
+    @property
+    def type(self) -> str:
+        """The 2.x name of the function type's second part (3.x: ``name``)."""
+        return self.name
 
     @property
-    def typename(self) -> Typename:
-        return Typename(f"{self.namespace}/{self.type}")
+    def identity(self) -> str:
+        """The 2.x name of the instance id (3.x: ``id``)."""
+        return self.id
 
-    @property
-    def name(self) -> str:
-        return self.type
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SdkAddress):
+            return (self.namespace, self.name, self.id, self.typename) == (
+                other.namespace,
+                other.name,
+                other.id,
+                other.typename,
+            )
+        return NotImplemented
 
-    @property
-    def id(self) -> str:
-        return self.identity
+    __hash__ = SdkAddress.__hash__
 
-    def __bool__(self) -> bool:
-        return bool(self.namespace or self.type or self.identity)
-
-    def __repr__(self) -> str:
-        return f"{self.namespace}/{self.type}/{self.identity}"
+    def __reduce__(self) -> tuple[typing.Any, ...]:
+        # The class is named after SdkAddress, so pickle could not find it by name.
+        return (dual_address, (self.namespace, self.name, self.id))
 
 
-NO_CALLER = Address("", "", "")
-
-
-def address_from_sdk(address: SdkAddress | None) -> Address:
-    """Convert a 3.x address; ``None`` (an ingress caller) becomes the empty ``NO_CALLER``."""
-    if address is None:
-        return NO_CALLER
-    return Address(address.namespace, address.name, address.id)
+def dual_address(namespace: str, name: str, id: str) -> DualAddress:
+    """The address ``namespace/name`` ``id`` (built as ``statefun.core.new_address`` does)."""
+    address: DualAddress = _new(DualAddress)
+    _set(
+        address,
+        "__dict__",
+        {
+            "namespace": namespace,
+            "name": name,
+            "id": id,
+            "typename": Typename(f"{namespace}/{name}"),
+        },
+    )
+    return address

@@ -2,7 +2,9 @@
 
 It differs from ``statefun.StatefulFunctions`` in one default only: a
 function with no hint on its message parameter is 2.x-style (it receives the
-``Any``), as every function of a 2.x program was. 3.x functions (``specs=``,
+``google.protobuf.Any`` itself, where ``statefun.StatefulFunctions`` gives it
+the 3.x message with the ``Any`` members 2.x code calls), as every function of
+a 2.x program was. 3.x functions (``specs=``,
 or ``message: statefun.Message``) can still be registered in it.
 """
 
@@ -36,7 +38,9 @@ class StatefulFunctions(CurrentStatefulFunctions):
         if not typename:
             raise ValueError("function typename must be provided")
         validate_typename(typename, "a function typename")
-        routed, routed_specs = route_function(typename, fun, specs, states, legacy_by_default=True)
+        routed, routed_specs, _ = route_function(
+            typename, fun, specs, states, legacy_by_default=True
+        )
         super().register(typename, routed, routed_specs)
 
     def bind(

@@ -18,8 +18,8 @@ from google.protobuf.any_pb2 import Any
 from google.protobuf.message import DecodeError
 from google.protobuf.message import Message as ProtobufMessage
 
+from statefun.compat.envelope import envelope_of, holds
 from statefun.compat.errors import UndecodableMessageError, UnknownMessageTypeError
-from statefun.request_reply_pb2 import TypedValue
 
 __all__ = [
     "MessageHint",
@@ -104,23 +104,6 @@ def message_hint(annotation: object) -> MessageHint | None:
         return None
     unpacked = tuple(cls for cls in classes if cls is not Any)
     return MessageHint(classes=unpacked, accepts_envelope=len(unpacked) < len(classes))
-
-
-def envelope_of(typed_value: TypedValue) -> Any:
-    """The 2.x ``Any`` for a 3.x ``TypedValue``: the typename is the type URL, the bytes the value.
-
-    3.x names protobuf types ``type.googleapis.com/<full name>``, the ``Any``
-    convention, and ``Any.Is`` compares only the part after the last ``/``, so
-    ingress type URLs such as ``com.googleapis/example.GreetRequest`` match too.
-    """
-    value = typed_value.value if typed_value.has_value else b""
-    return Any(type_url=typed_value.typename, value=value)
-
-
-def holds(envelope: Any, cls: ProtobufClass) -> bool:
-    """Whether the envelope's type URL names ``cls`` (what ``Any.Is`` checks)."""
-    prefix, slash, full_name = envelope.type_url.rpartition("/")
-    return bool(slash) and full_name == cls.DESCRIPTOR.full_name
 
 
 def payload_for(hint: MessageHint, envelope: Any, function_typename: str) -> ProtobufMessage:

@@ -40,21 +40,23 @@ class UndecodableMessageError(InvalidRequestError, ValueError):
 
 
 class UndeclaredStateError(StatefunError, KeyError):
-    """A 2.x function accessed a state it did not declare with ``states=[...]``."""
+    """A 2.x-style access to a state name that cannot be declared as a 3.x state.
 
-    def __init__(self, name: str, function_typename: str, declared: tuple[str, ...]) -> None:
+    Undeclared names are otherwise declared on first access (see
+    ``statefun.compat.dialect``); this is raised for names the 3.x protocol
+    cannot carry, as 2.x raised ``KeyError`` for names missing from module.yaml.
+    """
+
+    def __init__(self, name: object, function_typename: str, reason: str) -> None:
         super().__init__(name)
         self.name = name
         self.function_typename = function_typename
-        self.declared = declared
+        self.reason = reason
 
     def __str__(self) -> str:
-        declared = ", ".join(repr(name) for name in self.declared) if self.declared else "none"
         return (
-            f"unknown state name {self.name!r} for the function {self.function_typename} "
-            f"(declared: {declared}). States need to be declared when the function is bound, "
-            f"e.g. @functions.bind({self.function_typename!r}, states=[{self.name!r}]); "
-            "2.x declared them in module.yaml, which the 3.x protocol no longer reads"
+            f"the state name {self.name!r} of the function {self.function_typename} can not be "
+            f"declared: {self.reason}"
         )
 
 

@@ -1,4 +1,4 @@
-"""Telling 2.x-style functions from 3.x-style ones, and turning a 2.x function into a 3.x one.
+"""Which dialect a function speaks, and turning a 2.x-style function into a 3.x one.
 
 The rule, first match wins:
 
@@ -8,13 +8,15 @@ The rule, first match wins:
    parameter ``statefun.Context``: 3.x.
 4. The message parameter is annotated with a protobuf message class, a union
    of them, or ``google.protobuf.any_pb2.Any``: 2.x.
-5. Otherwise the registry's default: 3.x for ``statefun.StatefulFunctions``,
+5. Otherwise the registry's default: **dual** for ``statefun.StatefulFunctions``,
    2.x for ``statefun.compat.StatefulFunctions``.
 
-A 2.x function is wrapped in a plain ``(context, message)`` function (a
-coroutine function if the original is one), which the 3.x handler runs like
-any other: it unpacks the message by type hint and hands the 2.x function a
-``LegacyContext`` over the 3.x context.
+A 3.x function runs exactly as in upstream 3.x. A dual function gets a
+``DualMessage`` and a ``DualContext``: the 3.x objects with the 2.x members
+added. A 2.x function is wrapped in a plain ``(context, message)`` function (a
+coroutine function if the original is one), which unpacks the message by type
+hint and hands the 2.x function the ``DualContext``. Dual and 2.x functions
+declare the states they use in 2.x style on first use (``statefun.compat.dialect``).
 """
 
 from __future__ import annotations
@@ -25,9 +27,8 @@ import typing
 from dataclasses import dataclass
 
 from google.protobuf.any_pb2 import Any
-from google.protobuf.message import Message as ProtobufMessage
 
-from statefun.compat.context import LegacyContext
+from statefun.compat.dialect import DUAL, LEGACY, FunctionDialect, dual_dialect, legacy_dialect
 from statefun.compat.dispatch import (
     MessageHint,
     annotation_of,
@@ -45,10 +46,16 @@ from statefun.messages import Message
 
 __all__ = [
     "LEGACY_FUNCTION_ATTRIBUTE",
-    "is_legacy_style",
+    "CURRENT",
+    "DUAL",
+    "LEGACY",
+    "function_style",
     "adapt_legacy_function",
     "route_function",
 ]
+
+CURRENT = "3.x"
+"""A 3.x function: the plain 3.x message and context, as in upstream 3.x."""
 
 LEGACY_FUNCTION_ATTRIBUTE = "__statefun_legacy_function__"
 
@@ -83,28 +90,29 @@ def _is_subclass(annotation: object, base: type) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, base)
 
 
-def is_legacy_style(
+def function_style(
     fun: typing.Callable[..., object],
     specs: Specs,
     states: typing.Iterable[StateDeclaration] | None,
     legacy_by_default: bool,
-) -> bool:
-    """Whether ``fun`` is a 2.x-style function (see the module docstring for the rule)."""
+) -> str:
+    """``CURRENT``, ``DUAL`` or ``LEGACY`` for ``fun`` (see the module docstring for the rule)."""
     if specs is not None:
-        return False
+        return CURRENT
     if states is not None:
-        return True
+        return LEGACY
+    default = LEGACY if legacy_by_default else DUAL
     parameters = _call_parameters(fun)
     if parameters is None:
-        return legacy_by_default
+        return default
     message_annotation = annotation_of(parameters.message)
     if _is_subclass(message_annotation, Message) or _is_subclass(
         annotation_of(parameters.context), Context
     ):
-        return False
+        return CURRENT
     if protobuf_hint_classes(message_annotation) is not None:
-        return True
-    return legacy_by_default
+        return LEGACY
+    return default
 
 
 def _is_coroutine_callable(fun: typing.Callable[..., object]) -> bool:
@@ -174,26 +182,21 @@ def adapt_legacy_function(
             f"the function registered for {typename} is not callable: {fun!r}"
         )
     specs = state_specs(typename, states if states is not None else ())
-    state_names = tuple(spec.name for spec in specs)
     hint = _legacy_hint(typename, fun)
 
-    def prepare(context: Context, message: Message) -> tuple[LegacyContext, ProtobufMessage]:
-        payload = payload_for(hint, envelope_of(message.typed_value), typename)
-        return LegacyContext(context, typename, state_names), payload
-
+    # The context is the handler's DualContext (the function's dialect is LEGACY).
     adapter: CurrentFunction
     if _is_coroutine_callable(fun):
 
         async def run_legacy_coroutine(context: Context, message: Message) -> None:
-            legacy_context, payload = prepare(context, message)
-            await typing.cast(typing.Awaitable[object], fun(legacy_context, payload))
+            payload = payload_for(hint, envelope_of(message.typed_value), typename)
+            await typing.cast(typing.Awaitable[object], fun(context, payload))
 
         adapter = run_legacy_coroutine
     else:
 
         def run_legacy_function(context: Context, message: Message) -> None:
-            legacy_context, payload = prepare(context, message)
-            result = fun(legacy_context, payload)
+            result = fun(context, payload_for(hint, envelope_of(message.typed_value), typename))
             if inspect.isawaitable(result):
                 if inspect.iscoroutine(result):
                     result.close()
@@ -213,14 +216,25 @@ def route_function(
     specs: Specs,
     states: typing.Iterable[StateDeclaration] | None,
     legacy_by_default: bool = False,
-) -> tuple[typing.Callable[..., typing.Any], Specs]:
-    """What the 3.x registry should store for ``fun``: itself, or its 2.x adapter and ``Any`` specs."""
+) -> tuple[typing.Callable[..., typing.Any], Specs, FunctionDialect | None]:
+    """What the 3.x registry stores for ``fun``: the function, its specs and its dialect hook.
+
+    ``None`` as the hook means a 3.x function; a 2.x function is replaced by its adapter
+    and the specs of its ``Any`` states.
+    """
     if specs is not None and states is not None:
         raise ValueError(
             f"{typename}: give either specs= (3.x ValueSpecs) or states= (2.x Any states), not both"
         )
-    if fun is None or hasattr(fun, LEGACY_FUNCTION_ATTRIBUTE):
-        return fun, specs
-    if not is_legacy_style(fun, specs, states, legacy_by_default):
-        return fun, specs
-    return adapt_legacy_function(typename, fun, states)
+    if fun is None:
+        return fun, specs, None
+    if hasattr(fun, LEGACY_FUNCTION_ATTRIBUTE):
+        # Already an adapter (registered again, or by statefun.compat.StatefulFunctions).
+        return fun, specs, legacy_dialect()
+    style = function_style(fun, specs, states, legacy_by_default)
+    if style == CURRENT:
+        return fun, specs, None
+    if style == DUAL:
+        return fun, specs, dual_dialect()
+    adapter, any_specs = adapt_legacy_function(typename, fun, states)
+    return adapter, any_specs, legacy_dialect()

@@ -4,7 +4,8 @@ On the wire each 2.x state is a 3.x state of type
 ``type.googleapis.com/google.protobuf.Any`` (``make_protobuf_type(Any)``) whose
 bytes are the serialized ``Any``, the same bytes 2.x stored. Declaring states
 (2.x did it in module.yaml) happens at bind time, ``states=["seen_count"]``,
-so the SDK can ask the runtime for them through ``IncompleteInvocationContext``.
+or on first access (``statefun.compat.dialect``); either way the SDK asks the
+runtime for them through ``IncompleteInvocationContext``.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from datetime import timedelta
 from google.protobuf.any_pb2 import Any
 from google.protobuf.message import Message as ProtobufMessage
 
-from statefun.compat.dispatch import holds
+from statefun.compat.envelope import as_envelope, holds, packed
 from statefun.core import Type, ValueSpec
+from statefun.storage import Cell
 from statefun.utils import make_protobuf_type
 
 __all__ = [
@@ -25,6 +27,7 @@ __all__ = [
     "StateDeclaration",
     "any_state",
     "state_specs",
+    "write_any",
     "AnyStateHandle",
 ]
 
@@ -78,16 +81,23 @@ def state_specs(
     return specs
 
 
+def write_any(cell: Cell[typing.Any], name: str, value: object) -> None:
+    """Store the ``Any`` (or a received message, as one) ``value`` in the state ``name``."""
+    if value is None:
+        raise ValueError(
+            f"state {name!r}: can not store None; to clear it use del context[{name!r}]"
+        )
+    cell.set(as_envelope(value, f"state {name!r}", f"use context.state({name!r}).pack(message)"))
+
+
 class AnyStateHandle:
-    """One declared state of the current function instance, as 2.x's ``context.state(name)``."""
+    """One state of the current function instance, as 2.x's ``context.state(name)``."""
 
-    __slots__ = ("_storage", "_name", "_modified", "_deleted")
+    __slots__ = ("_cell", "_name")
 
-    def __init__(self, storage: object, name: str) -> None:
-        self._storage = storage
+    def __init__(self, cell: Cell[typing.Any], name: str) -> None:
+        self._cell = cell
         self._name = name
-        self._modified = False
-        self._deleted = False
 
     @property
     def name(self) -> str:
@@ -96,45 +106,32 @@ class AnyStateHandle:
     @property
     def value(self) -> Any | None:
         """The state's ``Any``, or ``None`` when it has no value."""
-        return typing.cast(typing.Optional[Any], getattr(self._storage, self._name))
+        return typing.cast(typing.Optional[Any], self._cell.get())
 
     @value.setter
     def value(self, value: Any) -> None:
-        if value is None:
-            raise ValueError(
-                f"state {self._name!r}: can not store None; to clear it use "
-                f"del context[{self._name!r}]"
-            )
-        if not isinstance(value, Any):
-            raise TypeError(
-                f"state {self._name!r} holds a google.protobuf.Any, got "
-                f"{type(value).__name__}; use context.state({self._name!r}).pack(message) "
-                "to store a protobuf message"
-            )
-        setattr(self._storage, self._name, value)
-        self._modified = True
-        self._deleted = False
+        write_any(self._cell, self._name, value)
 
     @value.deleter
     def value(self) -> None:
-        delattr(self._storage, self._name)
-        self._modified = True
-        self._deleted = True
+        self._cell.delete()
 
     @property
     def modified(self) -> bool:
-        return self._modified
+        """Whether this batch wrote or deleted the state."""
+        return bool(self._cell.dirty)
 
     @property
     def deleted(self) -> bool:
-        return self._deleted
+        """Whether this batch deleted the state (and did not write it again)."""
+        return bool(self._cell.dirty) and self._cell.get() is None
 
     def unpack(self, into_class: type[M]) -> M | None:
         """The value unpacked as ``into_class``, or ``None`` when the state has no value.
 
         A value of another type raises ``TypeError`` (2.x returned an empty message).
         """
-        current = self.value
+        current: Any | None = self._cell.get()
         if current is None:
             return None
         if not holds(current, into_class):
@@ -148,14 +145,7 @@ class AnyStateHandle:
 
     def pack(self, message: ProtobufMessage) -> None:
         """Store ``message`` packed in an ``Any``."""
-        if not isinstance(message, ProtobufMessage):
-            raise TypeError(
-                f"state {self._name!r}: pack() expects a protobuf message, got "
-                f"{type(message).__name__}"
-            )
-        envelope = Any()
-        envelope.Pack(message)
-        self.value = envelope
+        self._cell.set(packed(message, f"state {self._name!r}: pack()"))
 
     def bytes(self) -> bytes | None:
         """The serialized ``Any`` as it is persisted, or ``None`` when the state has no value."""

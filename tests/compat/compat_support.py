@@ -9,6 +9,10 @@ classes cannot clash with another test's ``example`` package.
 
 from __future__ import annotations
 
+import importlib.util
+import pathlib
+import sys
+import types
 import typing
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -30,6 +34,9 @@ _MESSAGES: dict[str, list[tuple[str, int, int]]] = {
     "GreetRequest": [("name", 1, _STRING)],
     "GreetResponse": [("name", 1, _STRING), ("greeting", 2, _STRING)],
     "SeenCount": [("seen", 1, _INT64)],
+    # For the compat tests' own 2.x-style programs.
+    "Item": [("sku", 1, _STRING), ("quantity", 2, _INT64)],
+    "Total": [("value", 1, _INT64)],
 }
 
 
@@ -55,6 +62,9 @@ def _build_classes() -> dict[str, type[ProtobufMessage]]:
 
 
 _CLASSES = _build_classes()
+CLASSES_BY_NAME: dict[str, type[ProtobufMessage]] = {
+    cls.DESCRIPTOR.full_name: cls for cls in _CLASSES.values()
+}
 User: typing.Any = _CLASSES["User"]
 Admin: typing.Any = _CLASSES["Admin"]
 CountMessage: typing.Any = _CLASSES["Count"]
@@ -62,6 +72,8 @@ Response: typing.Any = _CLASSES["Response"]
 GreetRequest: typing.Any = _CLASSES["GreetRequest"]
 GreetResponse: typing.Any = _CLASSES["GreetResponse"]
 SeenCount: typing.Any = _CLASSES["SeenCount"]
+Item: typing.Any = _CLASSES["Item"]
+Total: typing.Any = _CLASSES["Total"]
 
 
 def Count(value: int) -> ProtobufMessage:
@@ -93,6 +105,20 @@ def any_state(message: ProtobufMessage) -> TypedValue:
     return TypedValue(
         typename=ANY_STATE_TYPENAME, has_value=True, value=packed(message).SerializeToString()
     )
+
+
+def unpacked(envelope: Any | None, message_class: typing.Any) -> typing.Any:
+    """The message in a state's ``Any`` (``None`` stays ``None``), checking its type."""
+    if envelope is None:
+        return None
+    message = message_class()
+    assert envelope.Unpack(message)
+    return message
+
+
+def declared(functions: typing.Any, typename: str) -> list[str]:
+    """The names of the states the registered function asks the runtime for, in order."""
+    return [spec.name for spec in functions.for_typename(typename).storage_spec.specs]
 
 
 def address(typename: str, id: str) -> Address:
@@ -140,3 +166,23 @@ def unpack_any_state(value: TypedValue, message_class: typing.Any) -> typing.Any
     message = message_class()
     message.ParseFromString(envelope.value)
     return message
+
+
+SNIPPETS = pathlib.Path(__file__).resolve().parent / "seed_snippets"
+
+
+def load_snippet(name: str, **names: typing.Any) -> types.ModuleType:
+    """A fresh instance of a ``seed_snippets`` module; ``names`` are set before its code runs.
+
+    Fresh, so that no test sees another's registry (or the states it discovered).
+    """
+    spec = importlib.util.spec_from_file_location(f"seed_snippet_{name}", SNIPPETS / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    module.__dict__.update(names)
+    sys.path.insert(0, str(SNIPPETS))  # for the walkthrough's `from messages_pb2 import ...`
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(SNIPPETS))
+    return module

@@ -30,14 +30,32 @@ from statefun import (
     message_builder,
 )
 from statefun.compat.errors import LegacyFunctionError
-from statefun.compat.registration import LEGACY_FUNCTION_ATTRIBUTE, route_function
+from statefun.compat.message import DualMessage
+from statefun.compat.registration import (
+    CURRENT,
+    DUAL,
+    LEGACY,
+    LEGACY_FUNCTION_ATTRIBUTE,
+    route_function,
+)
 
 UserType = make_protobuf_type(User)
 ANN = User(user_id="u1", name="Ann")
 
 
+def style_of(functions: StatefulFunctions, typename: str) -> str:
+    """CURRENT (no dialect hook), DUAL or LEGACY, checked against how the function is stored."""
+    function = functions.for_typename(typename)
+    adapted = hasattr(function.fun, LEGACY_FUNCTION_ATTRIBUTE)
+    if function.dialect is None:
+        assert not adapted
+        return CURRENT
+    assert adapted == (function.dialect.kind == LEGACY)
+    return function.dialect.kind
+
+
 def is_legacy(functions: StatefulFunctions, typename: str) -> bool:
-    return hasattr(functions.for_typename(typename).fun, LEGACY_FUNCTION_ATTRIBUTE)
+    return style_of(functions, typename) == LEGACY
 
 
 def untyped(context, message):  # type: ignore[no-untyped-def]
@@ -69,35 +87,40 @@ def context_annotated_only(context: Context, message):  # type: ignore[no-untype
 
 
 @pytest.mark.parametrize(
-    ("registry", "fun", "keywords", "legacy"),
+    ("registry", "fun", "keywords", "style"),
     [
-        (StatefulFunctions, untyped, {}, False),
-        (statefun.compat.StatefulFunctions, untyped, {}, True),
-        (StatefulFunctions, untyped, {"states": []}, True),
-        (StatefulFunctions, untyped, {"states": ["count"]}, True),
-        (statefun.compat.StatefulFunctions, untyped, {"specs": []}, False),
-        (StatefulFunctions, typed_as_user, {}, True),
-        (StatefulFunctions, typed_as_any, {}, True),
-        (StatefulFunctions, typed_as_anything, {}, False),
-        (StatefulFunctions, typed_as_object, {}, False),
-        (StatefulFunctions, typing.cast(typing.Any, lambda context, message: None), {}, False),
-        (statefun.compat.StatefulFunctions, typed_as_anything, {}, True),
-        (statefun.compat.StatefulFunctions, current_style, {}, False),
-        (statefun.compat.StatefulFunctions, context_annotated_only, {}, False),
+        (StatefulFunctions, untyped, {}, DUAL),
+        (statefun.compat.StatefulFunctions, untyped, {}, LEGACY),
+        (StatefulFunctions, untyped, {"states": []}, LEGACY),
+        (StatefulFunctions, untyped, {"states": ["count"]}, LEGACY),
+        (StatefulFunctions, untyped, {"specs": []}, CURRENT),
+        (StatefulFunctions, untyped, {"specs": [ValueSpec("seen", IntType)]}, CURRENT),
+        (statefun.compat.StatefulFunctions, untyped, {"specs": []}, CURRENT),
+        (StatefulFunctions, typed_as_user, {}, LEGACY),
+        (StatefulFunctions, typed_as_user, {"specs": []}, CURRENT),
+        (StatefulFunctions, typed_as_any, {}, LEGACY),
+        (StatefulFunctions, typed_as_anything, {}, DUAL),
+        (StatefulFunctions, typed_as_object, {}, DUAL),
+        (StatefulFunctions, typing.cast(typing.Any, lambda context, message: None), {}, DUAL),
+        (StatefulFunctions, current_style, {}, CURRENT),
+        (StatefulFunctions, context_annotated_only, {}, CURRENT),
+        (statefun.compat.StatefulFunctions, typed_as_anything, {}, LEGACY),
+        (statefun.compat.StatefulFunctions, current_style, {}, CURRENT),
+        (statefun.compat.StatefulFunctions, context_annotated_only, {}, CURRENT),
     ],
 )
 def test_the_style_rule(
     registry: type[StatefulFunctions],
     fun: typing.Any,
     keywords: dict[str, typing.Any],
-    legacy: bool,
+    style: str,
 ) -> None:
     functions = registry()
 
     functions.register("ex/fn", fun, **keywords)
 
-    assert is_legacy(functions, "ex/fn") is legacy
-    if not legacy:
+    assert style_of(functions, "ex/fn") == style
+    if style != LEGACY:
         assert functions.for_typename("ex/fn").fun is fun
 
 
@@ -179,7 +202,13 @@ def test_an_adapter_is_not_adapted_twice() -> None:
     functions.register("ex/fn", typed_as_user)
     adapter = functions.for_typename("ex/fn").fun
 
-    assert route_function("ex/fn", adapter, None, None, legacy_by_default=True) == (adapter, None)
+    routed, specs, dialect = route_function("ex/fn", adapter, None, None, legacy_by_default=True)
+    assert (routed, specs) == (adapter, None)
+    assert dialect is not None and dialect.kind == LEGACY
+
+    # Registered again under another name, it is still run as the 2.x function it adapts.
+    functions.register("ex/again", adapter)
+    assert style_of(functions, "ex/again") == LEGACY
 
 
 def test_a_sync_2x_function_returning_a_coroutine_is_reported() -> None:
@@ -254,7 +283,7 @@ def test_2x_and_3x_functions_message_each_other_in_one_registry() -> None:
     ]
 
 
-def test_unannotated_functions_in_the_3x_registry_still_get_a_3x_message() -> None:
+def test_unannotated_functions_in_the_3x_registry_get_the_dual_message() -> None:
     received: list[object] = []
     functions = StatefulFunctions()
 
@@ -262,8 +291,16 @@ def test_unannotated_functions_in_the_3x_registry_still_get_a_3x_message() -> No
     def fn(context, message):  # type: ignore[no-untyped-def]
         received.append(message)
 
-    RequestReplyHandler(functions)(to_function("ex/fn", "1", [(None, typed(ANN))]))
+    @functions.bind("ex/declared", specs=[])
+    def declared(context, message):  # type: ignore[no-untyped-def]
+        received.append(message)
 
-    (message,) = received
-    assert isinstance(message, Message) and not isinstance(message, Any)
-    assert message.as_type(UserType) == ANN
+    handler = RequestReplyHandler(functions)
+    handler(to_function("ex/fn", "1", [(None, typed(ANN))]))
+    handler(to_function("ex/declared", "1", [(None, typed(ANN))]))
+
+    dual, plain = received
+    assert isinstance(dual, DualMessage) and isinstance(dual, Message)
+    assert not isinstance(dual, Any)
+    assert dual.as_type(UserType) == ANN
+    assert type(plain) is Message and not hasattr(plain, "Unpack")

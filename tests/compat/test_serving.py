@@ -1,22 +1,18 @@
 """The seeds' serving code on 127.0.0.1, called over real HTTP.
 
-``seed_walkthrough_greeter.py`` is the walkthrough's full Flask application and
-``seed_async_hello.py`` the aiohttp snippet, each kept as the page prints it
-(the changes are listed at the top of each file).
+``seed_snippets/p003_full_application.py`` is the walkthrough's full Flask
+application and ``seed_snippets/p002_async.py`` the aiohttp snippet, each kept
+as the page prints it (see ``seed_snippets/README.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
-import pathlib
-import threading
 import types
 import typing
-import urllib.error
-import urllib.request
 
 import pytest
+from runtime_support import TIMEOUT_SECONDS, post, serve_wsgi
 from compat_support import (
     ANY_STATE_TYPENAME,
     GreetRequest,
@@ -24,6 +20,7 @@ from compat_support import (
     SeenCount,
     address,
     from_function,
+    load_snippet,
     to_function,
     typed,
     unpack_any_state,
@@ -31,42 +28,15 @@ from compat_support import (
 
 from statefun.kafka_egress_pb2 import KafkaProducerRecord
 
-TIMEOUT_SECONDS = 10
-HERE = pathlib.Path(__file__).resolve().parent
-
 
 def load_seed(name: str) -> types.ModuleType:
-    """A fresh instance of a seed module, so no test sees another's registry or app."""
-    spec = importlib.util.spec_from_file_location(f"{name}_under_test", HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_snippet({"walkthrough": "p003_full_application", "async": "p002_async"}[name])
 
 
 @pytest.fixture
 def flask_url() -> typing.Iterator[str]:
-    from werkzeug.serving import make_server
-
-    server = make_server("127.0.0.1", 0, load_seed("seed_walkthrough_greeter").app)
-    thread = threading.Thread(target=server.serve_forever, name="compat-flask", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}/statefun"
-    finally:
-        server.shutdown()
-        thread.join(TIMEOUT_SECONDS)
-
-
-def post(url: str, body: bytes) -> tuple[int, str, bytes]:
-    request = urllib.request.Request(
-        url, data=body, method="POST", headers={"Content-Type": "application/octet-stream"}
-    )
-    try:
-        with urllib.request.urlopen(request, timeout=TIMEOUT_SECONDS) as reply:
-            return reply.status, reply.headers["Content-Type"], reply.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.headers["Content-Type"], error.read()
+    with serve_wsgi(load_seed("walkthrough").app) as served:
+        yield served.url
 
 
 # What the walkthrough's Kafka ingress delivers: its typeUrl and the raw GreetRequest bytes.
@@ -127,7 +97,7 @@ async def serve_and_call_aiohttp(bodies: list[bytes]) -> list[tuple[int, str, by
     import aiohttp
     from aiohttp import web
 
-    runner = web.AppRunner(load_seed("seed_async_hello").app)
+    runner = web.AppRunner(load_seed("async").app)
     await runner.setup()
     try:
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -179,29 +149,20 @@ def test_aiohttp_snippet_fails_a_reply_to_an_ingress_message() -> None:
 
 
 def test_the_sdks_flask_adapter_reports_an_unexpected_message_type_as_a_bad_request() -> None:
-    from werkzeug.serving import make_server
-
     from statefun.serving.flask import make_flask_app
 
-    greeter = load_seed("seed_walkthrough_greeter")
-    server = make_server("127.0.0.1", 0, make_flask_app(greeter.handler))
-    thread = threading.Thread(target=server.serve_forever, name="compat-flask-adapter", daemon=True)
-    thread.start()
-    try:
-        url = f"http://127.0.0.1:{server.server_port}/statefun"
+    greeter = load_seed("walkthrough")
+    with serve_wsgi(make_flask_app(greeter.handler)) as served:
         wrong = to_function(
             "example/greeter", "Ann", [(None, typed(SeenCount(seen=1)))], state={"seen_count": None}
         )
-        status, content_type, body = post(url, wrong)
+        status, content_type, body = post(served.url, wrong)
         ok_status, _, _ = post(
-            url,
+            served.url,
             to_function(
                 "example/greeter", "Ann", [(None, ANN_ARRIVES)], state={"seen_count": None}
             ),
         )
-    finally:
-        server.shutdown()
-        thread.join(TIMEOUT_SECONDS)
 
     assert (status, content_type) == (400, "text/plain; charset=utf-8")
     assert body.decode("utf-8").startswith(

@@ -1,4 +1,4 @@
-"""2.x ``Any`` state over the 3.x storage: declarations, ``AnyStateHandle`` and its errors."""
+"""2.x ``Any`` state over the 3.x storage: declarations, ``AnyStateHandle``, 3.x-typed states."""
 
 from __future__ import annotations
 
@@ -7,7 +7,12 @@ from datetime import timedelta
 import pytest
 from compat_support import ANY_STATE_TYPENAME, SeenCount, User, any_state as stored, packed
 
-from statefun.compat.state import ANY_STATE_TYPE, AnyStateHandle, any_state, state_specs
+from statefun.compat.state import (
+    ANY_STATE_TYPE,
+    AnyStateHandle,
+    any_state,
+    state_specs,
+)
 from statefun.core import ValueSpec
 from statefun.request_reply_pb2 import ToFunction, TypedValue
 from statefun.storage import AddressScopedStorage, make_address_storage_spec, resolve
@@ -25,6 +30,10 @@ def storage_with(values: dict[str, TypedValue | None]) -> AddressScopedStorage:
     storage = resolve(make_address_storage_spec(specs), "ex/fn", received).storage
     assert storage is not None
     return storage
+
+
+def handle_of(storage: AddressScopedStorage, name: str = "seen") -> AnyStateHandle:
+    return AnyStateHandle(storage._cells[name], name)
 
 
 def test_state_names_become_any_typed_value_specs() -> None:
@@ -64,7 +73,7 @@ def test_bad_declarations_say_what_and_where(
 
 
 def test_an_absent_state_reads_as_none() -> None:
-    handle = AnyStateHandle(storage_with({"seen": None}), "seen")
+    handle = handle_of(storage_with({"seen": None}))
 
     assert handle.value is None
     assert handle.unpack(SeenCount) is None
@@ -73,7 +82,7 @@ def test_an_absent_state_reads_as_none() -> None:
 
 
 def test_a_stored_state_unpacks_into_its_class() -> None:
-    handle = AnyStateHandle(storage_with({"seen": stored(SeenCount(seen=3))}), "seen")
+    handle = handle_of(storage_with({"seen": stored(SeenCount(seen=3))}))
 
     assert handle.value == packed(SeenCount(seen=3))
     assert handle.unpack(SeenCount) == SeenCount(seen=3)
@@ -82,7 +91,7 @@ def test_a_stored_state_unpacks_into_its_class() -> None:
 
 def test_pack_set_and_delete_mark_the_handle_and_the_storage() -> None:
     storage = storage_with({"seen": stored(SeenCount(seen=3))})
-    handle = AnyStateHandle(storage, "seen")
+    handle = handle_of(storage)
 
     handle.pack(SeenCount(seen=4))
     assert handle.modified and not handle.deleted
@@ -98,7 +107,7 @@ def test_pack_set_and_delete_mark_the_handle_and_the_storage() -> None:
 
 
 def test_wrong_values_are_refused_with_a_hint() -> None:
-    handle = AnyStateHandle(storage_with({"seen": stored(User(name="Ann"))}), "seen")
+    handle = handle_of(storage_with({"seen": stored(User(name="Ann"))}))
 
     with pytest.raises(
         TypeError,
@@ -107,7 +116,7 @@ def test_wrong_values_are_refused_with_a_hint() -> None:
         handle.unpack(SeenCount)
     with pytest.raises(
         TypeError,
-        match="holds a google.protobuf.Any, got SeenCount; use context.state\\('seen'\\).pack",
+        match="state .seen. expects a google.protobuf.Any, got SeenCount; use context.state\\(.seen.\\).pack\\(message\\) to pass a SeenCount",
     ):
         handle.value = SeenCount(seen=1)  # type: ignore[assignment]
     with pytest.raises(

@@ -1,14 +1,11 @@
-# The "Serving Asynchronous Functions" snippet of the 2.x Python SDK page (seed 002), as the page
-# prints it, with the names it leaves undefined supplied: the imports, a StatefulFunctions from
-# statefun.compat (the function has no type hint and no state, so it is 2.x-style there), and a
-# compute_greeting coroutine that builds the reply.
+# Seed 002 "Serving Asynchronous Functions". The page leaves out the imports, the registry and
+# compute_greeting; here compute_greeting is a coroutine that unpacks the request and packs a reply.
 import asyncio
 
 from compat_support import GreetRequest, GreetResponse
 from google.protobuf.any_pb2 import Any
 
-from statefun import AsyncRequestReplyHandler
-from statefun.compat import StatefulFunctions
+from statefun import AsyncRequestReplyHandler, StatefulFunctions
 
 functions = StatefulFunctions()
 
@@ -22,6 +19,7 @@ async def compute_greeting(message):
     return reply
 
 
+# --- page code ---
 @functions.bind("example/hello")
 async def hello(context, message):
     response = await compute_greeting(message)
