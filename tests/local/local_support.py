@@ -136,17 +136,21 @@ def write_module(
     targets: str = "[example/greeter]",
     max_batch: int = 1000,
     call: str = "2s",
+    transport: str = "async",
 ) -> str:
-    text = textwrap.dedent(f"""\
-        kind: io.statefun.endpoints.v2/http
-        spec:
-          functions: {functions}
-          urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}
-          maxNumBatchRequests: {max_batch}
-          transport:
-            type: io.statefun.transports.v1/async
-            call: {call}
-            connect: 1s
+    timeouts = (
+        f"    call: {call}\n    connect: 1s\n"
+        if transport == "async"
+        else f"    timeouts:\n      call: {call}\n      connect: 1s\n"
+    )
+    text = (
+        "kind: io.statefun.endpoints.v2/http\n"
+        "spec:\n"
+        f"  functions: {functions}\n"
+        f"  urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}\n"
+        f"  maxNumBatchRequests: {max_batch}\n"
+        "  transport:\n"
+        f"    type: io.statefun.transports.v1/{transport}\n" + timeouts + textwrap.dedent(f"""\
         ---
         kind: io.statefun.kafka.v1/ingress
         spec:
@@ -162,6 +166,7 @@ def write_module(
           id: example/greets
           address: kafka:9092
         """) + extra
+    )
     path = os.path.join(directory, "module.yaml")
     with open(path, "w") as handle:
         handle.write(text)

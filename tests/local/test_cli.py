@@ -59,19 +59,22 @@ def test_a_run_reads_the_file_writes_egress_and_resumes_where_it_stopped(tmp_pat
         '{"key": "Bo", "value": {"name": "Bo"}}\n'
     )
     db = str(tmp_path / "state.db")
-    assert main([str(module), "--db", db, "--input", str(names)]) == 0
+    # A run that had to skip a record says how many and ends with exit code 3.
+    assert main([str(module), "--db", db, "--input", str(names)]) == 3
     captured = capsys.readouterr()
     greetings = [json.loads(line) for line in captured.out.splitlines()]
     assert [
         (g["egress"], g["topic"], g["key"], json.loads(g["value"])["seen"]) for g in greetings
     ] == [("example/greets", "greetings", "Ann", 1), ("example/greets", "greetings", "Bo", 1)]
     assert f"{names}:2: record skipped: not a JSON object" in captured.err
+    assert "1 input record(s) were skipped" in captured.err
 
     # A second run over the grown file processes only the new line, with the stored state.
     with open(names, "a") as handle:
         handle.write('{"key": "Ann", "value": {"name": "Ann"}}\n')
     out_dir = tmp_path / "egress"
     assert main([str(module), "--db", db, "--input", str(names), "--egress-dir", str(out_dir)]) == 0
+    assert "skipped" not in capsys.readouterr().err
     written = (out_dir / "example.greets.jsonl").read_text().splitlines()
     assert [json.loads(json.loads(line)["value"])["seen"] for line in written] == [2]
 
@@ -217,7 +220,9 @@ def test_the_pb2_modules_of_the_package_holding_module_yaml_are_found(tmp_path) 
             )
             assert result.returncode == 0, result.stderr
             assert f"statefun-local: protobuf modules loaded: {name}\n" in result.stderr
-            assert "warning" not in result.stderr
+            # The generated module asks for exactly-once Kafka egress; that is the only warning.
+            warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+            assert len(warnings) == 1 and "asks for exactly-once delivery" in warnings[0]
             assert [json.loads(line) for line in result.stdout.splitlines()] == [
                 {
                     "egress": "example/greets",

@@ -94,7 +94,10 @@ def test_a_full_component_module_is_read(tmp_path) -> None:
     assert names.routes[0].targets == ("example/greeter", "other/exact")
     assert config.ingresses["example/clicks"].kind == KINESIS_INGRESS
     assert config.egresses["example/greets"].kind == KAFKA_EGRESS
-    assert config.warnings == ()
+    # Exactly-once is accepted and warned about: the local runtime writes egress at-least-once.
+    (warning,) = config.warnings
+    assert "egress example/greets asks for exactly-once delivery" in warning
+    assert "at-least-once" in warning
 
 
 def test_transport_defaults_follow_the_async_client(tmp_path) -> None:

@@ -152,7 +152,7 @@ def test_server_errors_are_retried_within_the_call_timeout(tmp_path) -> None:
     run(tmp_path, {"greeter": flaky}, scenario)
 
 
-def test_a_4xx_fails_fast_and_keeps_the_message(tmp_path) -> None:
+def test_a_4xx_fails_fast_with_okhttp_and_keeps_the_message(tmp_path) -> None:
     async def not_found(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
         return web.Response(status=404, text="no such function")
 
@@ -166,7 +166,7 @@ def test_a_4xx_fails_fast_and_keeps_the_message(tmp_path) -> None:
         assert len(fake.requests) == 1
         assert engine.store.inbox_size() == 1
 
-    run(tmp_path, {"greeter": not_found}, scenario, call="10s")
+    run(tmp_path, {"greeter": not_found}, scenario, call="10s", transport="okhttp")
 
 
 def test_connection_refused_is_retried_until_the_call_timeout(tmp_path) -> None:
@@ -564,7 +564,7 @@ def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
         return reply(pb.FromFunction())
 
     async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
-        engine.max_backlog = 2
+        engine.max_backlog = 3
         runner, port = await start_http_ingress(engine, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{port}/ingress"
         body = "".join(f'{{"key": "k{i}", "value": "v"}}\n' for i in range(3))
@@ -574,7 +574,7 @@ def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
                     assert response.status == 200  # room: accepted at once
                 second = asyncio.ensure_future(session.post(url, data=body))
                 await asyncio.sleep(0.3)
-                assert not second.done(), "accepted while 3 messages (> 2) were waiting"
+                assert not second.done(), "accepted while 3 + 3 messages (> 3) would wait"
                 release.set()
                 response = await asyncio.wait_for(second, 5)
                 assert response.status == 200
