@@ -31,6 +31,7 @@ class Committer:
         self._queue: list[_Work[Any]] = []
         self._wakeup = asyncio.Event()
         self._before_commit: list[Callable[[Store], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self.transactions = 0
         self.units = 0
 
@@ -45,6 +46,10 @@ class Committer:
     def also_in_each_transaction(self, work: Callable[[Store], None]) -> None:
         """Run `work` at the end of every transaction (housekeeping that may ride along)."""
         self._before_commit.append(work)
+
+    def after_each_transaction(self, work: Callable[[], None]) -> None:
+        """Run `work` after the callbacks of every committed transaction."""
+        self._after_commit.append(work)
 
     @property
     def busy(self) -> bool:
@@ -80,3 +85,5 @@ class Committer:
                 unit.after_commit(value)
             if not unit.future.done():
                 unit.future.set_result(value)
+        for work_after in self._after_commit:
+            work_after()

@@ -18,6 +18,23 @@ from statefun.local.store import OutboxRow, Store
 KAFKA_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KafkaProducerRecord"
 KINESIS_RECORD_TYPENAME = "type.googleapis.com/io.statefun.sdk.egress.KinesisEgressRecord"
 _ENCODER = json.JSONEncoder(ensure_ascii=False)
+_quote = json.encoder.encode_basestring  # what _ENCODER does to a string, without the dict walk
+
+
+def _kafka_line_as_text(
+    spec: EgressSpec, kafka: kafka_egress_pb2.KafkaProducerRecord
+) -> str | None:
+    """The line _ENCODER would write for a Kafka record whose value is UTF-8 text, built
+    directly (most records); None otherwise."""
+    try:
+        text = kafka.value_bytes.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    key = _quote(kafka.key) if kafka.key else "null"
+    return (
+        f'{{"egress": {_quote(spec.id)}, "topic": {_quote(kafka.topic)}, "key": {key}, '
+        f'"value": {_quote(text)}}}'
+    )
 
 
 def egress_line(
@@ -35,6 +52,10 @@ def egress_line(
                     f"(kafka_egress_message), got {argument.typename!r}"
                 )
             kafka = kafka_egress_pb2.KafkaProducerRecord.FromString(argument.value)
+            if value_class is None:
+                line = _kafka_line_as_text(spec, kafka)
+                if line is not None:
+                    return line
             fields["topic"] = kafka.topic
             fields["key"] = kafka.key or None  # an empty key means no key, as in Flink
             fields.update(describe_bytes(kafka.value_bytes, value_class))
@@ -111,6 +132,7 @@ class EgressWriter:
         self.lines_written = 0
         self.written_through = 0  # outbox seq of the last line flushed
         self.deleted_through = 0  # outbox seq of the last row deleted (committed)
+        self._added: list[OutboxRow] = []
 
     @property
     def pending(self) -> bool:
@@ -130,6 +152,16 @@ class EgressWriter:
             self.store.delete_outbox_through(self.written_through)
             self.deleted_through = self.written_through
         return recovered
+
+    def add(self, rows: list[OutboxRow]) -> None:
+        """Lines of one unit of a transaction; written together by write_added()."""
+        self._added.extend(rows)
+
+    def write_added(self) -> None:
+        """After a commit: write its lines, in commit order, one write per sink."""
+        if self._added:
+            rows, self._added = self._added, []
+            self.write(rows)
 
     def write(self, rows: list[OutboxRow]) -> None:
         by_sink: dict[str, list[str]] = {}

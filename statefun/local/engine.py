@@ -44,11 +44,16 @@ from statefun.local.store import (
     StateSpec,
     Store,
 )
-from statefun.local.wire import encode_address, encode_field, encode_typed_value
+from statefun.local.wire import (
+    encode_address,
+    encode_field,
+    encode_invocation,
+    encode_typed_value,
+)
 
 UNSET_TYPENAME = "io.statefun.types/unset"
 _MAX_REGISTRATION_ROUNDS = 5
-DEFAULT_MAX_BACKLOG = 100_000
+DEFAULT_MAX_BACKLOG = 1_000_000
 DEFAULT_MAX_TRACKED = 200_000
 _TIMER_WINDOW = 10_000
 _PLAYGROUND_TOPIC_CAPACITY = 1 << 20  # the playground's queue size per topic
@@ -153,6 +158,8 @@ class Engine:
         self.committer = Committer(store)
         self.egress_writer = EgressWriter(store, sinks)
         self.committer.also_in_each_transaction(self.egress_writer.cleanup)
+        self.committer.after_each_transaction(self._write_egress)
+        self._endpoints: dict[str, FunctionEndpoint | None] = {}
         self.egress_types = egress_types or {}
         self.specs: dict[str, dict[str, StateSpec]] = {}
         self._wire: dict[str, _TypeWire] = {}
@@ -184,6 +191,7 @@ class Engine:
         self.failed = asyncio.Event()
         self.progress = asyncio.Event()
         self.messages_processed = 0
+        self.registrations_requested = 0  # replies asking for state registration
         self._tasks: list[asyncio.Task[None]] = []
         self._cleanup_scheduled = False
 
@@ -408,7 +416,7 @@ class Engine:
 
     async def _run_batch(self, address: Address) -> None:
         function_type = address[0]
-        endpoint = self.config.endpoint_for(function_type)
+        endpoint = self.endpoint_for(function_type)
         if endpoint is None:
             raise ProtocolError(
                 f"no endpoint in {self.config.file} serves function type {function_type!r}"
@@ -471,10 +479,8 @@ class Engine:
                     value = encode_field(2, typename_field + encode_typed_value(current[1]))
                     parts.append(encode_field(2, name_field + value))
         for _, caller_type, caller_id, argument in rows:
-            call = encode_field(2, argument)
-            if caller_type is not None:
-                call = encode_field(1, encode_address((caller_type, str(caller_id)))) + call
-            parts.append(encode_field(3, call))
+            caller = None if caller_type is None else encode_address((caller_type, str(caller_id)))
+            parts.append(encode_invocation(argument, caller))
         return encode_field(100, b"".join(parts)), expired
 
     async def _invoke(
@@ -489,6 +495,7 @@ class Engine:
                 url, body, endpoint.call_timeout_s, endpoint.connect_timeout_s, rules
             )
             if response.HasField("incomplete_invocation_context"):
+                self.registrations_requested += 1
                 self._register(
                     address[0], response.incomplete_invocation_context.missing_values, url
                 )
@@ -657,7 +664,7 @@ class Engine:
 
     def _checked_target(self, target: pb.Address, sender: Address, url: str) -> Address:
         address = parse_address(target)
-        if self.config.endpoint_for(address[0]) is None:
+        if self.endpoint_for(address[0]) is None:
             raise ProtocolError(
                 f"{url}: {sender[0]} sent a message to {address[0]!r}, which no endpoint in {self.config.file} serves"
             )
@@ -709,11 +716,21 @@ class Engine:
             self.note_pending(target, committed.first_seq + position)
         self._timers_committed(committed.timers, committed.cancelled)
         if committed.outbox:
-            self.egress_writer.write(committed.outbox)
-            self._schedule_cleanup()
+            self.egress_writer.add(committed.outbox)
         for topic, _ in committed.playground:
             self._playground_counts[topic] = self._playground_counts.get(topic, 0) + 1
         self._admit_waiting()
+
+    def _write_egress(self) -> None:
+        self.egress_writer.write_added()
+        if self.egress_writer.pending:
+            self._schedule_cleanup()
+
+    def endpoint_for(self, function_type: str) -> FunctionEndpoint | None:
+        if function_type in self._endpoints:
+            return self._endpoints[function_type]
+        endpoint = self._endpoints[function_type] = self.config.endpoint_for(function_type)
+        return endpoint
 
     def _schedule_cleanup(self) -> None:
         """Delete the outbox rows of written lines: with the next transaction, or in one of their

@@ -19,6 +19,12 @@ from urllib.parse import urlsplit
 MAX_HEAD_BYTES = 64 * 1024
 # The async transport's default payload_max_bytes; a reply larger than this is refused.
 MAX_BODY_BYTES = 32 * 1024 * 1024
+_WANTED_HEADERS = frozenset(
+    {"content-type", "content-length", "transfer-encoding", "connection", "content-encoding"}
+)
+# How often attempts are checked against their deadlines: one timer for all of them is cheaper
+# than one per request.
+_WATCH_EVERY_S = 0.02
 
 
 class HttpError(Exception):
@@ -211,10 +217,13 @@ class _Connection(asyncio.Protocol):
         headers: dict[str, str] = {}
         for line in header_text.split("\r\n"):
             name, sep, value = line.partition(":")
-            if sep:
-                key = name.strip().lower()
-                value = value.strip()
-                headers[key] = f"{headers[key]}, {value}" if key in headers else value
+            key = name.lower()
+            if key not in _WANTED_HEADERS:
+                key = key.strip()
+                if key not in _WANTED_HEADERS:
+                    continue
+            value = value.strip()
+            headers[key] = f"{headers[key]}, {value}" if key in headers else value
         self._headers = headers
         connection = headers.get("connection", "").lower()
         if version == "HTTP/1.0":
@@ -282,6 +291,18 @@ class ConnectionPool:
     def __init__(self) -> None:
         self._idle: dict[tuple[str, str, int], list[_Connection]] = {}
         self._tls: ssl.SSLContext | None = None
+        self._deadlines: dict[_Connection, tuple[float, float]] = {}  # (deadline, timeout)
+        self._watchdog: asyncio.TimerHandle | None = None
+
+    def _watch(self) -> None:
+        self._watchdog = None
+        now = asyncio.get_running_loop().time()
+        for connection, (deadline, timeout_s) in list(self._deadlines.items()):
+            if deadline <= now:
+                del self._deadlines[connection]
+                connection.abort(AttemptTimeout(f"no reply within {timeout_s:.3g} s"))
+        if self._deadlines:
+            self._watchdog = asyncio.get_running_loop().call_later(_WATCH_EVERY_S, self._watch)
 
     async def post(
         self, target: Target, body: bytes, timeout_s: float, connect_timeout_s: float
@@ -321,18 +342,16 @@ class ConnectionPool:
     ) -> Reply:
         waiter = connection.request(target, body)
         loop = asyncio.get_running_loop()
-
-        def expire() -> None:
-            connection.abort(AttemptTimeout(f"no reply within {timeout_s:.3g} s"))
-
-        timer = loop.call_later(max(timeout_s, 0.0), expire)
+        self._deadlines[connection] = (loop.time() + timeout_s, timeout_s)
+        if self._watchdog is None:
+            self._watchdog = loop.call_later(min(_WATCH_EVERY_S, timeout_s), self._watch)
         try:
             return await waiter
         except asyncio.CancelledError:
             connection.close()
             raise
         finally:
-            timer.cancel()
+            self._deadlines.pop(connection, None)
 
     async def _connect(self, target: Target, timeout_s: float) -> _Connection:
         loop = asyncio.get_running_loop()
@@ -377,6 +396,9 @@ class ConnectionPool:
         return protocol
 
     def close(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         for connections in self._idle.values():
             for connection in connections:
                 connection.close()

@@ -68,6 +68,12 @@ CREATE INDEX IF NOT EXISTS playground_by_topic ON playground_egress (topic, seq)
 """
 
 
+_PUT_STATE = (
+    "INSERT OR REPLACE INTO state (function_type, function_id, name, value, written_ms, touched_ms) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+
+
 @dataclass(frozen=True)
 class StateSpec:
     name: str

@@ -33,17 +33,30 @@ def encode_field(number: int, payload: bytes) -> bytes:
     return _TAGS[number] + (bytes((size,)) if size < 0x80 else varint(size)) + payload
 
 
+_type_fields: dict[str, bytes] = {}
+
+
 def encode_address(address: Address) -> bytes:
     """Address{namespace, type, id} of ("namespace/type", id)."""
-    namespace, _, name = address[0].partition("/")
-    out = b""
-    if namespace:
-        out += encode_field(1, namespace.encode())
-    if name:
-        out += encode_field(2, name.encode())
-    if address[1]:
-        out += encode_field(3, address[1].encode())
-    return out
+    prefix = _type_fields.get(address[0])
+    if prefix is None:
+        namespace, _, name = address[0].partition("/")
+        prefix = encode_field(1, namespace.encode()) if namespace else b""
+        prefix += encode_field(2, name.encode()) if name else b""
+        if len(_type_fields) < 10_000:
+            _type_fields[address[0]] = prefix
+    return prefix + encode_field(3, address[1].encode()) if address[1] else prefix
+
+
+def encode_invocation(argument: bytes, caller: bytes | None) -> bytes:
+    """InvocationBatchRequest.invocations entry: Invocation{caller, argument} as field 3."""
+    size = len(argument)
+    if caller is None and size < 126:  # both lengths fit one byte: the common case, inline
+        return b"\x1a" + bytes((size + 2,)) + b"\x12" + bytes((size,)) + argument
+    call = encode_field(2, argument)
+    if caller is not None:
+        call = encode_field(1, caller) + call
+    return encode_field(3, call)
 
 
 def encode_typed_value(value: bytes) -> bytes:

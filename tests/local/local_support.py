@@ -141,7 +141,7 @@ def write_module(
     timeouts = (
         f"    call: {call}\n    connect: 1s\n"
         if transport == "async"
-        else f"    timeouts:\n      call: {call}\n      connect: 1s\n"
+        else f"    timeouts:\n      call: {call}\n      connect: 200ms\n"
     )
     text = (
         "kind: io.statefun.endpoints.v2/http\n"
