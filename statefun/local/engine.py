@@ -378,7 +378,11 @@ class Engine:
         """Find, in arrival order, addresses with waiting messages that are not tracked."""
         cursor = self._untracked_after
         assert cursor is not None
-        rows = self.store.inbox_after(cursor, _SCAN_ROWS)
+        room = self.max_tracked - len(self.tracked)
+        if room <= 0:
+            return
+        limit = min(_SCAN_ROWS, max(room * 2, 256))
+        rows = self.store.inbox_after(cursor, limit)
         for seq, target_type, target_id in rows:
             address = (target_type, target_id)
             if address not in self.tracked:
@@ -388,10 +392,14 @@ class Engine:
                 self.tracked[address] = _QUEUED
                 self.ready.append(address)
             cursor = seq
-        self._untracked_after = None if len(rows) < _SCAN_ROWS else cursor
+        self._untracked_after = None if len(rows) < limit else cursor
 
     def _pump(self) -> None:
-        if self._untracked_after is not None and len(self.ready) < self.concurrency:
+        if (
+            self._untracked_after is not None
+            and len(self.ready) < self.concurrency
+            and len(self.tracked) < self.max_tracked
+        ):
             self._track_untracked()
         while self.ready and self.workers < self.concurrency and self.failure is None:
             self.workers += 1

@@ -492,6 +492,7 @@ MAX_BODY_BYTES = 32 * 1024 * 1024
 MAX_RECORDS_PER_REQUEST = 100_000
 _BODY_BUDGET_BYTES = 4 * 1024 * 1024
 _MAX_WAITING_REQUESTS = 256
+_HANDLER_ARGS = {"read_bufsize": 16 * 1024}
 
 
 class BodyBudget:
@@ -594,7 +595,9 @@ def http_ingress_app(engine: Engine, limits: HttpLimits | None = None) -> web.Ap
         finally:
             limits.budget.release(held)
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)  # batches of records, not 1 MiB
+    # Batches of records, not 1 MiB; a small read buffer per connection, so that connections
+    # waiting for their turn hold little of their bodies in memory.
+    app = web.Application(client_max_size=MAX_BODY_BYTES, handler_args=_HANDLER_ARGS)
     app.router.add_post("/ingress", ingest)
     return app
 
@@ -641,7 +644,7 @@ def playground_ingress_app(engine: Engine, limits: HttpLimits | None = None) -> 
             limits.budget.release(held)
         return web.Response(status=200)
 
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    app = web.Application(client_max_size=MAX_BODY_BYTES, handler_args=_HANDLER_ARGS)
     app.router.add_route("*", "/{tail:.*}", deliver)
     return app
 
