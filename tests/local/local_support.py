@@ -179,3 +179,25 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached within the time limit")
         await asyncio.sleep(0.01)
+
+
+class ThreadedFunctions:
+    """FakeFunctions on an event loop of their own thread, for tests that run the CLI's main()
+    (which runs its own loop) in the test thread."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        import threading
+
+        self.fake = FakeFunctions(handlers=handlers)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeFunctions:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)

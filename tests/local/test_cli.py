@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
 import sys
+import time
 from typing import Iterator
 
 import pytest
@@ -287,3 +289,95 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
+
+
+def _delaying(delay_ms: int):  # type: ignore[no-untyped-def]
+    """A function that answers each message with a delayed one to example/greeter."""
+    from aiohttp import web
+
+    from local_support import reply
+    from statefun import request_reply_pb2 as pb
+
+    async def handle(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        response = pb.FromFunction()
+        for invocation in request.invocations:
+            response.invocation_result.delayed_invocations.add(
+                delay_in_ms=delay_ms,
+                target=pb.Address(namespace="example", type="greeter", id=request.target.id),
+                argument=invocation.argument,
+            )
+        return reply(response)
+
+    return handle
+
+
+def test_a_run_kept_alive_by_timers_says_so_and_until_idle_ends_it(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
+    import sqlite3
+
+    from local_support import ThreadedFunctions, greeter_handler, write_module
+
+    names = tmp_path / "names.jsonl"
+    names.write_text('{"key": "Ann", "value": "Ann"}\n')
+    with ThreadedFunctions({"scheduler": _delaying(1500), "greeter": greeter_handler()}) as fake:
+        module = write_module(str(tmp_path), fake.port, targets="[example/scheduler]")
+        started = time.monotonic()
+        assert main([module, "--db", ":memory:", "--input", str(names)]) == 0
+        captured = capsys.readouterr()
+        assert time.monotonic() - started > 1.2  # it waited for the timer
+        assert re.search(
+            r"input done; waiting only for 1 delayed message\(s\), the next fires at "
+            r"\d\d:\d\d:\d\d \(in 1 s\)",
+            captured.err,
+        ), captured.err
+        assert json.loads(captured.out)["key"] == "Ann"  # and the timer's message was greeted
+
+        db = str(tmp_path / "state.db")
+        assert main([module, "--db", db, "--input", str(names), "--until-idle"]) == 0
+        err = capsys.readouterr().err
+        assert f"1 delayed message(s) pending (the next due at " in err
+        assert f"they stay in {db} for the next run" in err
+    with sqlite3.connect(db) as stored:
+        assert stored.execute("SELECT COUNT(*) FROM timers").fetchone()[0] == 1
+
+
+def test_the_same_input_twice_is_read_once(tmp_path, greeter_port, capsys) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "module.yaml"
+    module.write_text(MODULE.format(port=greeter_port))
+    names = tmp_path / "names.jsonl"
+    names.write_text('{"key": "Ann", "value": {"name": "Ann"}}\n')
+    command = [str(module), "--db", ":memory:", "--input", str(names)]
+    assert main([*command, "--input", os.path.join(str(tmp_path), ".", "names.jsonl")]) == 0
+    captured = capsys.readouterr()
+    assert "is given more than once; it is read once" in captured.err
+    assert len(captured.out.splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    "extra, problem",
+    [
+        (
+            ["--endpoint", "nope/*=http://127.0.0.1:1/x"],
+            "--endpoint 'nope/*=http://127.0.0.1:1/x': no endpoint serves 'nope/*'",
+        ),
+        (["--endpoint", "example/*"], "expected PATTERN=URL"),
+        (["--topic", "names"], "--topic goes with --key-field"),
+        (
+            ["--key-field", "name", "--topic", "other"],
+            "--topic 'other': no ingress has it; topics/streams: names",
+        ),
+        (["--until-idle", "--follow"], "--until-idle ends a run once its input is processed"),
+        (["--max-backlog", "0"], "--max-backlog must be at least 1"),
+        (["--db", "{tmp}/no/such/dir/state.db"], "check that its directory exists"),
+        (["--db", "{tmp}/module.yaml"], "is not a SQLite database"),
+    ],
+)
+def test_more_option_errors_are_one_line(tmp_path, greeter_port, capsys, extra: list[str], problem: str) -> None:  # type: ignore[no-untyped-def]
+    module = tmp_path / "module.yaml"
+    module.write_text(MODULE.format(port=greeter_port))
+    options = [part.replace("{tmp}", str(tmp_path)) for part in extra]
+    if "--db" not in options:
+        options += ["--db", ":memory:"]
+    assert main([str(module), *options]) == 2
+    err = capsys.readouterr().err
+    (line,) = err.splitlines()
+    assert line.startswith("statefun-local: error: ") and problem in line, line
