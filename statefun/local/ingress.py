@@ -25,6 +25,7 @@ import os
 import select
 import stat
 import sys
+import threading
 from dataclasses import dataclass
 from urllib.parse import unquote
 from typing import Any, BinaryIO, Callable
@@ -196,14 +197,11 @@ def _parse_lines(
 
 
 async def _commit(engine: Engine, messages: list[Message], position: Any = None) -> None:
+    """Wait for room, then make the messages durable. Once submitted they are committed even if
+    the caller goes away (an HTTP client hanging up): the commit settles the admitted room."""
     count = len(messages)
     await engine.admit(count)
-    try:
-        await engine.accept(messages, position, admitted=count)
-    except BaseException:
-        if engine.failure is None:
-            engine.release(count)
-        raise
+    await asyncio.shield(engine.accept(messages, position, admitted=count))
 
 
 class FileSource:
@@ -426,21 +424,39 @@ class StdinSource:
                 await self._take(lines)
 
     async def _run_lines(self, fd: int) -> None:
+        """A terminal or anything else that can block: one line at a time, each read by a
+        daemon thread only when asked for (it must not keep the process alive at exit)."""
         loop = asyncio.get_running_loop()
-        with os.fdopen(os.dup(fd), "rb", buffering=0) as handle:
+        asked = threading.Semaphore(0)
+        lines: asyncio.Queue[bytes] = asyncio.Queue()
+        handle = os.fdopen(os.dup(fd), "rb", buffering=0)
+
+        def read() -> None:
             while True:
-                await self.engine.room_for_more()
-                line = await loop.run_in_executor(None, _read_line, handle)
+                asked.acquire()
+                line = _read_line(handle)
+                loop.call_soon_threadsafe(lines.put_nowait, line)
                 if not line:
                     return
-                await self._take([line])
+
+        threading.Thread(target=read, name="statefun-local-stdin", daemon=True).start()
+        while True:
+            await self.engine.room_for_more()
+            asked.release()
+            line = await lines.get()
+            if not line:
+                return
+            await self._take([line])
 
 
 def _read_line(handle: BinaryIO) -> bytes:
     """One line, read a byte at a time so that nothing after it is taken from the input."""
     data = bytearray()
     while True:
-        byte = handle.read(1)
+        try:
+            byte = handle.read(1)
+        except OSError:
+            byte = b""
         if not byte:
             return bytes(data)
         data += byte

@@ -98,21 +98,42 @@ def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # typ
 
 
 def test_records_can_come_from_stdin(tmp_path, greeter_port) -> None:  # type: ignore[no-untyped-def]
+    """stdin as a pipe (read through tee), as a redirected file, and as a device."""
     (tmp_path / "module.yaml").write_text(MODULE.format(port=greeter_port))
     records = "".join(
         json.dumps({"key": name, "value": {"name": name}}) + "\n" for name in ["A", "B", "A"]
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "statefun.local", "module.yaml", "--db", ":memory:", "--input", "-"],
-        input=records,
+    (tmp_path / "records.jsonl").write_text(records)
+    command = [sys.executable, "-m", "statefun.local", "module.yaml", "--db", ":memory:"]
+    with open(tmp_path / "records.jsonl") as redirected:
+        for stdin in (None, redirected):
+            result = subprocess.run(
+                [*command, "--input", "-"],
+                input=records if stdin is None else None,
+                stdin=stdin,
+                capture_output=True,
+                text=True,
+                timeout=60,
+                cwd=tmp_path,
+            )
+            assert result.returncode == 0, result.stderr
+            greetings = [
+                json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()
+            ]
+            assert sorted((g["name"], g["seen"]) for g in greetings) == [
+                ("A", 1),
+                ("A", 2),
+                ("B", 1),
+            ]
+    empty = subprocess.run(
+        [*command, "--input", "-"],
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
     )
-    assert result.returncode == 0, result.stderr
-    greetings = [json.loads(json.loads(line)["value"]) for line in result.stdout.splitlines()]
-    assert sorted((g["name"], g["seen"]) for g in greetings) == [("A", 1), ("A", 2), ("B", 1)]
+    assert empty.returncode == 0 and "done: 0 messages processed" in empty.stderr
 
 
 def test_a_failing_function_stops_the_run_and_its_messages_wait(tmp_path, capsys) -> None:  # type: ignore[no-untyped-def]
