@@ -322,8 +322,9 @@ class ConnectionPool:
                     connection, reused = candidate, True
                     break
             if connection is None:
+                remaining = max(deadline - loop.time(), 0.001)
                 connection = await self._connect(
-                    target, min(connect_timeout_s, max(deadline - loop.time(), 0.001))
+                    target, min(connect_timeout_s, remaining), cut=remaining < connect_timeout_s
                 )
             try:
                 reply = await self._exchange(connection, target, body, deadline - loop.time())
@@ -353,7 +354,9 @@ class ConnectionPool:
         finally:
             self._deadlines.pop(connection, None)
 
-    async def _connect(self, target: Target, timeout_s: float) -> _Connection:
+    async def _connect(self, target: Target, timeout_s: float, cut: bool) -> _Connection:
+        """A new connection; `cut`: the time left for the attempt, not the connect timeout,
+        limits it (then running out of it is the call timeout's doing)."""
         loop = asyncio.get_running_loop()
         tls: ssl.SSLContext | None = None
         if target.scheme == "https":
@@ -372,9 +375,8 @@ class ConnectionPool:
                 timeout=timeout_s,
             )
         except asyncio.TimeoutError:
-            raise HttpError(
-                f"could not connect to {target.host}:{target.port} within {timeout_s:.3g} s"
-            ) from None
+            problem = f"could not connect to {target.host}:{target.port} within {timeout_s:.3g} s"
+            raise (AttemptTimeout if cut else HttpError)(problem) from None
         except socket.gaierror as error:
             raise HttpError(
                 f"the host {target.host!r} is not known here ({error.strerror or error}); a "
