@@ -165,17 +165,21 @@ class EgressWriter:
 
     def write(self, rows: list[OutboxRow]) -> None:
         by_sink: dict[str, list[str]] = {}
-        for _, egress_id, line in rows:
+        written = 0
+        for _, egress_id, text in rows:
             lines = by_sink.get(egress_id)
             if lines is None:
                 lines = by_sink[egress_id] = []
-            lines.append(line)
+            # A row holds the lines of one batch for one egress; JSON lines hold no raw newline.
+            batch = text.split("\n")
+            lines += batch
+            written += len(batch)
         for egress_id, lines in by_sink.items():
             self.sinks[egress_id].write_lines(lines)
         for egress_id in by_sink:
             self.sinks[egress_id].flush()
         self.written_through = rows[-1][0]
-        self.lines_written += len(rows)
+        self.lines_written += written
 
     def cleanup(self, store: Store) -> None:
         """Part of a transaction: delete the rows of the lines flushed so far."""

@@ -702,7 +702,7 @@ class Engine:
                 timers.append(
                     (fire_at, store.insert_timer(fire_at, address, token, target, argument))
                 )
-            outbox = store.insert_outbox(effects.egress) if effects.egress else []
+            outbox = store.insert_outbox(_joined(effects.egress)) if effects.egress else []
             if effects.playground:
                 store.push_playground(effects.playground)
             store.delete_inbox_through(address, effects.last_seq)
@@ -883,6 +883,18 @@ class Engine:
                 await self.committer.submit(delete)
             else:
                 await asyncio.sleep(0)
+
+
+def _joined(lines: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Consecutive lines for the same egress as one outbox row (one row per batch, typically),
+    keeping their order."""
+    rows: list[tuple[str, str]] = []
+    for egress_id, line in lines:
+        if rows and rows[-1][0] == egress_id:
+            rows[-1] = (egress_id, rows[-1][1] + "\n" + line)
+        else:
+            rows.append((egress_id, line))
+    return rows
 
 
 def _clock(epoch_ms: int) -> str:

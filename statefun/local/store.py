@@ -4,6 +4,11 @@ ingress offsets.
 The inbox is the mailbox: messages wait here, not in memory, and each batch is read per address
 in arrival order. Every call is synchronous and short; the engine runs them on the event-loop
 thread and never awaits inside a transaction, so transactions can not interleave.
+
+Inside a transaction the frequent writes (inbox rows added and removed, state values, outbox
+rows) are collected and executed together just before COMMIT: one executemany per kind for the
+whole group commit instead of a few statements per batch. Reads made inside a transaction
+execute the collected writes first, so they see them.
 """
 
 from __future__ import annotations
@@ -72,6 +77,12 @@ _PUT_STATE = (
     "INSERT OR REPLACE INTO state (function_type, function_id, name, value, written_ms, touched_ms) "
     "VALUES (?, ?, ?, ?, ?, ?)"
 )
+_INSERT_INBOX = (
+    "INSERT INTO inbox (seq, target_type, target_id, caller_type, caller_id, argument) "
+    "VALUES (?, ?, ?, ?, ?, ?)"
+)
+_INSERT_OUTBOX = "INSERT INTO outbox (seq, egress_id, line) VALUES (?, ?, ?)"
+_DELETE_CONSUMED = "DELETE FROM inbox WHERE target_type = ? AND target_id = ? AND seq <= ?"
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,11 @@ class Store:
         """Open (or create) the database and hold it for this process alone: a second runtime
         on the same file would break the at-most-one-request-per-address rule."""
         self.path = path
+        self._in_transaction = False
+        self._deferred_states: list[tuple[str, str, str, bytes, int, int]] = []
+        self._deferred_inbox: list[tuple[int, str, str, str | None, str | None, bytes]] = []
+        self._deferred_outbox: list[OutboxRow] = []
+        self._deferred_consumed: list[tuple[str, str, int]] = []
         try:
             self.db = sqlite3.connect(
                 path, isolation_level=None, check_same_thread=False, timeout=0.5
@@ -168,39 +184,67 @@ class Store:
     @contextmanager
     def transaction(self) -> Iterator[None]:
         self.db.execute("BEGIN IMMEDIATE")
+        self._in_transaction = True
         try:
             yield
+            self._write_deferred()
         except BaseException:
+            self._in_transaction = False
+            self._drop_deferred()
             self.db.execute("ROLLBACK")
             raise
         else:
+            self._in_transaction = False
             self.db.execute("COMMIT")
+
+    def _write_deferred(self) -> None:
+        if self._deferred_states:
+            self.db.executemany(_PUT_STATE, self._deferred_states)
+        if self._deferred_inbox:
+            self.db.executemany(_INSERT_INBOX, self._deferred_inbox)
+        if self._deferred_outbox:
+            self.db.executemany(_INSERT_OUTBOX, self._deferred_outbox)
+        if self._deferred_consumed:
+            self.db.executemany(_DELETE_CONSUMED, self._deferred_consumed)
+        self._drop_deferred()
+
+    def _drop_deferred(self) -> None:
+        self._deferred_states.clear()
+        self._deferred_inbox.clear()
+        self._deferred_outbox.clear()
+        self._deferred_consumed.clear()
+
+    def _read(self) -> sqlite3.Connection:
+        """The connection for a read: collected writes of the transaction go first."""
+        if self._in_transaction:
+            self._write_deferred()
+        return self.db
 
     # --- inbox -------------------------------------------------------------------------
     def insert_inbox_many(self, messages: Sequence[tuple[Address, Address | None, bytes]]) -> int:
         """Append messages (target, caller, serialized TypedValue); the first one's seq."""
         first = self._next_seq
         self._next_seq += len(messages)
-        self.db.executemany(
-            "INSERT INTO inbox (seq, target_type, target_id, caller_type, caller_id, argument) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    first + offset,
-                    target[0],
-                    target[1],
-                    caller[0] if caller else None,
-                    caller[1] if caller else None,
-                    argument,
-                )
-                for offset, (target, caller, argument) in enumerate(messages)
-            ],
-        )
+        rows = [
+            (
+                first + offset,
+                target[0],
+                target[1],
+                caller[0] if caller else None,
+                caller[1] if caller else None,
+                argument,
+            )
+            for offset, (target, caller, argument) in enumerate(messages)
+        ]
+        if self._in_transaction:
+            self._deferred_inbox += rows
+        else:
+            self.db.executemany(_INSERT_INBOX, rows)
         return first
 
     def fetch_batch(self, address: Address, limit: int) -> list[InboxRow]:
         """The oldest messages for an address, in arrival order."""
-        return self.db.execute(
+        return self._read().execute(
             "SELECT seq, caller_type, caller_id, argument FROM inbox "
             "WHERE target_type = ? AND target_id = ? ORDER BY seq LIMIT ?",
             (address[0], address[1], limit),
@@ -208,20 +252,21 @@ class Store:
 
     def delete_inbox_through(self, address: Address, seq: int) -> None:
         """Remove a processed batch: the address's messages up to and including seq."""
-        self.db.execute(
-            "DELETE FROM inbox WHERE target_type = ? AND target_id = ? AND seq <= ?",
-            (address[0], address[1], seq),
-        )
+        row = (address[0], address[1], seq)
+        if self._in_transaction:
+            self._deferred_consumed.append(row)
+        else:
+            self.db.execute(_DELETE_CONSUMED, row)
 
     def inbox_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
         """(seq, target type, target id) of the messages after seq, in arrival order."""
-        return self.db.execute(
+        return self._read().execute(
             "SELECT seq, target_type, target_id FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?",
             (seq, limit),
         ).fetchall()
 
     def inbox_size(self) -> int:
-        return int(self.db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
+        return int(self._read().execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
 
     # --- state -------------------------------------------------------------------------
     def load_specs(self) -> dict[str, dict[str, StateSpec]]:
@@ -241,7 +286,7 @@ class Store:
 
     def read_state_rows(self, address: Address) -> list[tuple[str, bytes, int, int]]:
         """(name, value, written ms, touched ms) of an address's stored states."""
-        return self.db.execute(
+        return self._read().execute(
             "SELECT name, value, written_ms, touched_ms FROM state "
             "WHERE function_type = ? AND function_id = ?",
             address,
@@ -281,7 +326,7 @@ class Store:
         self, function_type: str, name: str, after_id: str, limit: int
     ) -> list[tuple[str, int, int]]:
         """(id, written ms, touched ms) of one state of a function type, ids after after_id."""
-        return self.db.execute(
+        return self._read().execute(
             "SELECT function_id, written_ms, touched_ms FROM state WHERE function_type = ? "
             "AND function_id > ? AND name = ? ORDER BY function_id LIMIT ?",
             (function_type, after_id, name, limit),
@@ -371,12 +416,15 @@ class Store:
         rows = [
             (first + offset, egress_id, line) for offset, (egress_id, line) in enumerate(records)
         ]
-        self.db.executemany("INSERT INTO outbox (seq, egress_id, line) VALUES (?, ?, ?)", rows)
+        if self._in_transaction:
+            self._deferred_outbox += rows
+        else:
+            self.db.executemany(_INSERT_OUTBOX, rows)
         return rows
 
     def read_outbox(self, limit: int, after: int = 0) -> list[OutboxRow]:
         """The oldest rows after seq `after`, as (seq, egress id, line) tuples."""
-        return self.db.execute(
+        return self._read().execute(
             "SELECT seq, egress_id, line FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit),
         ).fetchall()

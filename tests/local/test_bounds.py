@@ -191,8 +191,9 @@ def test_stdin_is_consumed_only_as_it_becomes_durable(tmp_path) -> None:  # type
     with sqlite3.connect(tmp_path / "state.db") as db:
         for (argument,) in db.execute("SELECT argument FROM inbox"):
             taken.add(json.loads(pb.TypedValue.FromString(argument).value)["seq"])
-        for (line,) in db.execute("SELECT line FROM outbox"):
-            taken.add(json.loads(json.loads(line)["value"])["seq"])
+        for (lines,) in db.execute("SELECT line FROM outbox"):  # one row: a batch's lines
+            for line in lines.splitlines():
+                taken.add(json.loads(json.loads(line)["value"])["seq"])
     assert taken | still_in_pipe == set(range(total)), sorted(
         set(range(total)) - taken - still_in_pipe
     )[:10]
