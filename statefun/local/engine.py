@@ -44,12 +44,7 @@ from statefun.local.store import (
     StateSpec,
     Store,
 )
-from statefun.local.wire import (
-    encode_address,
-    encode_field,
-    encode_invocation,
-    encode_typed_value,
-)
+from statefun.local.wire import encode_address, encode_field, encode_invocation, typed_value
 
 UNSET_TYPENAME = "io.statefun.types/unset"
 _MAX_REGISTRATION_ROUNDS = 5
@@ -130,10 +125,7 @@ class _TypeWire:
 
     def __init__(self, specs: dict[str, StateSpec]) -> None:
         self.specs = specs
-        self.fields = [
-            (spec, encode_field(1, spec.name.encode()), encode_field(1, spec.typename.encode()))
-            for spec in specs.values()
-        ]
+        self.fields = [(spec, encode_field(1, spec.name.encode())) for spec in specs.values()]
         self.expiring = any(spec.expire_mode != EXPIRE_NONE for spec in specs.values())
         self.touch = any(spec.expire_mode == EXPIRE_AFTER_INVOKE for spec in specs.values())
 
@@ -475,7 +467,7 @@ class Engine:
         wire = self._wire.get(address[0])
         if wire is not None and wire.fields:
             stored = {row[0]: row for row in self.store.read_state_rows(address)}
-            for spec, name_field, typename_field in wire.fields:
+            for spec, name_field in wire.fields:
                 current = stored.get(spec.name)
                 if current is not None and wire.expiring:
                     if is_expired(spec, current[2], current[3], at_ms):
@@ -484,7 +476,7 @@ class Engine:
                 if current is None:
                     parts.append(encode_field(2, name_field))
                 else:
-                    value = encode_field(2, typename_field + encode_typed_value(current[1]))
+                    value = encode_field(2, typed_value(spec.typename, current[1]))
                     parts.append(encode_field(2, name_field + value))
         for _, caller_type, caller_id, argument in rows:
             caller = None if caller_type is None else encode_address((caller_type, str(caller_id)))

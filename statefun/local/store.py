@@ -244,11 +244,15 @@ class Store:
 
     def fetch_batch(self, address: Address, limit: int) -> list[InboxRow]:
         """The oldest messages for an address, in arrival order."""
-        return self._read().execute(
-            "SELECT seq, caller_type, caller_id, argument FROM inbox "
-            "WHERE target_type = ? AND target_id = ? ORDER BY seq LIMIT ?",
-            (address[0], address[1], limit),
-        ).fetchall()
+        return (
+            self._read()
+            .execute(
+                "SELECT seq, caller_type, caller_id, argument FROM inbox "
+                "WHERE target_type = ? AND target_id = ? ORDER BY seq LIMIT ?",
+                (address[0], address[1], limit),
+            )
+            .fetchall()
+        )
 
     def delete_inbox_through(self, address: Address, seq: int) -> None:
         """Remove a processed batch: the address's messages up to and including seq."""
@@ -260,10 +264,14 @@ class Store:
 
     def inbox_after(self, seq: int, limit: int) -> list[tuple[int, str, str]]:
         """(seq, target type, target id) of the messages after seq, in arrival order."""
-        return self._read().execute(
-            "SELECT seq, target_type, target_id FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (seq, limit),
-        ).fetchall()
+        return (
+            self._read()
+            .execute(
+                "SELECT seq, target_type, target_id FROM inbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (seq, limit),
+            )
+            .fetchall()
+        )
 
     def inbox_size(self) -> int:
         return int(self._read().execute("SELECT COUNT(*) FROM inbox").fetchone()[0])
@@ -286,11 +294,15 @@ class Store:
 
     def read_state_rows(self, address: Address) -> list[tuple[str, bytes, int, int]]:
         """(name, value, written ms, touched ms) of an address's stored states."""
-        return self._read().execute(
-            "SELECT name, value, written_ms, touched_ms FROM state "
-            "WHERE function_type = ? AND function_id = ?",
-            address,
-        ).fetchall()
+        return (
+            self._read()
+            .execute(
+                "SELECT name, value, written_ms, touched_ms FROM state "
+                "WHERE function_type = ? AND function_id = ?",
+                address,
+            )
+            .fetchall()
+        )
 
     def read_state(self, address: Address) -> dict[str, StoredValue]:
         return {
@@ -326,11 +338,15 @@ class Store:
         self, function_type: str, name: str, after_id: str, limit: int
     ) -> list[tuple[str, int, int]]:
         """(id, written ms, touched ms) of one state of a function type, ids after after_id."""
-        return self._read().execute(
-            "SELECT function_id, written_ms, touched_ms FROM state WHERE function_type = ? "
-            "AND function_id > ? AND name = ? ORDER BY function_id LIMIT ?",
-            (function_type, after_id, name, limit),
-        ).fetchall()
+        return (
+            self._read()
+            .execute(
+                "SELECT function_id, written_ms, touched_ms FROM state WHERE function_type = ? "
+                "AND function_id > ? AND name = ? ORDER BY function_id LIMIT ?",
+                (function_type, after_id, name, limit),
+            )
+            .fetchall()
+        )
 
     def delete_states(self, function_type: str, name: str, ids: Iterable[str]) -> None:
         self.db.executemany(
@@ -424,10 +440,14 @@ class Store:
 
     def read_outbox(self, limit: int, after: int = 0) -> list[OutboxRow]:
         """The oldest rows after seq `after`, as (seq, egress id, line) tuples."""
-        return self._read().execute(
-            "SELECT seq, egress_id, line FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
-            (after, limit),
-        ).fetchall()
+        return (
+            self._read()
+            .execute(
+                "SELECT seq, egress_id, line FROM outbox WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
+            )
+            .fetchall()
+        )
 
     def delete_outbox_through(self, seq: int) -> None:
         self.db.execute("DELETE FROM outbox WHERE seq <= ?", (seq,))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -84,11 +86,7 @@ class FakeFunctions:
 
         app = web.Application()
         app.router.add_post("/{name}", handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, self.port = await serve_app(app)
         return self
 
     async def stop(self) -> None:
@@ -201,3 +199,60 @@ class ThreadedFunctions:
         asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(10)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JSON_GREETER = os.path.join(ROOT, "bench", "local_greeter_server.py")
+# The JSON greeter of bench/local_greeter_server.py behind a Kafka ingress and egress.
+JSON_GREETER_MODULE = """\
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: http://127.0.0.1:{port}/statefun
+  maxNumBatchRequests: {max_batch}
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: example/names
+  topics:
+    - topic: names
+      valueType: example/GreetRequest
+      targets: [example/greeter]
+---
+kind: io.statefun.kafka.v1/egress
+spec:
+  id: example/greets
+"""
+
+
+def json_greeter_module(port: int, max_batch: int = 1000) -> str:
+    return JSON_GREETER_MODULE.format(port=port, max_batch=max_batch)
+
+
+def spawn_server(*command: str) -> tuple["subprocess.Popen[str]", int]:
+    """Start a server process that prints its port on its first stdout line."""
+    server = subprocess.Popen(
+        [sys.executable, *command],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
+def stop(*processes: "subprocess.Popen[str] | subprocess.Popen[bytes] | None") -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Run an aiohttp app on a free port of 127.0.0.1."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]

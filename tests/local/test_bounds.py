@@ -18,7 +18,15 @@ import time
 import aiohttp
 from aiohttp import web
 
-from local_support import FakeFunctions, reply, write_module
+from local_support import (
+    JSON_GREETER,
+    FakeFunctions,
+    json_greeter_module,
+    reply,
+    spawn_server,
+    stop,
+    write_module,
+)
 from statefun import request_reply_pb2 as pb
 from statefun.local.config import load_module
 from statefun.local.engine import Engine
@@ -28,26 +36,6 @@ from statefun.local.wire import typed_value
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 ENV = {**os.environ, "PYTHONPATH": ROOT}
-
-MODULE = """\
-kind: io.statefun.endpoints.v2/http
-spec:
-  functions: example/*
-  urlPathTemplate: http://127.0.0.1:{port}/statefun
-  maxNumBatchRequests: 20
----
-kind: io.statefun.kafka.v1/ingress
-spec:
-  id: example/names
-  topics:
-    - topic: names
-      valueType: example/GreetRequest
-      targets: [example/greeter]
----
-kind: io.statefun.kafka.v1/egress
-spec:
-  id: example/greets
-"""
 
 
 def unused_port() -> int:
@@ -78,7 +66,7 @@ def test_an_http_flood_is_admitted_only_as_far_as_it_fits(tmp_path) -> None:  # 
     """100 producers post 2,000 records of 1 KB each at once while the function is down: the
     runtime takes in --max-backlog of them, acknowledges exactly what it committed, and holds
     little of the rest (reading all 200 MB of bodies, as it once did, took it past 400 MB)."""
-    (tmp_path / "module.yaml").write_text(MODULE.format(port=unused_port()))
+    (tmp_path / "module.yaml").write_text(json_greeter_module(unused_port(), max_batch=20))
     log_path = str(tmp_path / "runtime.log")
     log = open(log_path, "w")
     runtime = subprocess.Popen(
@@ -120,9 +108,7 @@ def test_an_http_flood_is_admitted_only_as_far_as_it_fits(tmp_path) -> None:  # 
         runtime.kill()
         runtime.wait(timeout=10)
     finally:
-        if runtime.poll() is None:
-            runtime.kill()
-            runtime.wait(timeout=10)
+        stop(runtime)
     with sqlite3.connect(tmp_path / "state.db") as db:
         stored = db.execute("SELECT COUNT(*) FROM inbox").fetchone()[0]
     assert sum(acknowledged) == 10000, acknowledged  # five requests fit, the rest waited
@@ -134,13 +120,8 @@ def test_stdin_is_consumed_only_as_it_becomes_durable(tmp_path) -> None:  # type
     """kill -9 while lines stream through a pipe: every line the runtime took out of the pipe
     is in its database (inbox, outbox) or already written to egress; the rest is still in the
     pipe. (Reading ahead of commits, as a thread feeding a queue does, loses lines here.)"""
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
-    (tmp_path / "module.yaml").write_text(MODULE.format(port=int(server.stdout.readline())))
+    server, port = spawn_server(JSON_GREETER)
+    (tmp_path / "module.yaml").write_text(json_greeter_module(port, max_batch=20))
     total = 6000
     lines = [
         (json.dumps({"key": f"k{i % 7}", "value": {"name": f"k{i % 7}", "seq": i}}) + "\n").encode()
@@ -180,10 +161,7 @@ def test_stdin_is_consumed_only_as_it_becomes_durable(tmp_path) -> None:  # type
                 left += chunk
         writer.join(10)
     finally:
-        for process in (runtime, server):
-            if process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+        stop(runtime, server)
     still_in_pipe = {json.loads(line)["value"]["seq"] for line in left.splitlines()}
     taken: set[int] = set()
     for line in (tmp_path / "out.jsonl").read_text().splitlines():

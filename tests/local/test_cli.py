@@ -14,42 +14,20 @@ from typing import Iterator
 
 import pytest
 
+from local_support import JSON_GREETER, JSON_GREETER_MODULE, spawn_server, stop
 from statefun.local.cli import main
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-MODULE = """\
-kind: io.statefun.endpoints.v2/http
-spec:
-  functions: example/*
-  urlPathTemplate: http://127.0.0.1:{port}/statefun
----
-kind: io.statefun.kafka.v1/ingress
-spec:
-  id: example/names
-  topics:
-    - topic: names
-      valueType: example/GreetRequest
-      targets: [example/greeter]
----
-kind: io.statefun.kafka.v1/egress
-spec:
-  id: example/greets
-"""
+MODULE = JSON_GREETER_MODULE.replace("{max_batch}", "1000")
 
 
 @pytest.fixture(scope="module")
 def greeter_port() -> Iterator[int]:
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(ROOT, "bench", "local_greeter_server.py")],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert server.stdout is not None
+    server, port = spawn_server(JSON_GREETER)
     try:
-        yield int(server.stdout.readline())
+        yield port
     finally:
-        server.kill()
-        server.wait(timeout=10)
+        stop(server)
 
 
 def test_a_run_reads_the_file_writes_egress_and_resumes_where_it_stopped(tmp_path, greeter_port, capsys) -> None:  # type: ignore[no-untyped-def]

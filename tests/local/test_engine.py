@@ -702,7 +702,7 @@ def test_requests_are_encoded_as_protobuf_encodes_them(tmp_path) -> None:
         long_argument = pb.TypedValue(typename="t/long", has_value=True, value=b"x" * 300)
         rows = [
             (1, None, None, int_value(1).SerializeToString()),
-            (2, "example", "", long_argument.SerializeToString()),  # a caller with an empty id
+            (2, "example/caller", "", long_argument.SerializeToString()),  # an empty caller id
             (
                 3,
                 "other/caller",
@@ -721,7 +721,9 @@ def test_requests_are_encoded_as_protobuf_encodes_them(tmp_path) -> None:
             state_value=pb.TypedValue(typename="x/empty", has_value=True, value=b""),
         )
         batch.invocations.add(argument=int_value(1))
-        batch.invocations.add(caller=pb.Address(namespace="example"), argument=long_argument)
+        batch.invocations.add(
+            caller=pb.Address(namespace="example", type="caller"), argument=long_argument
+        )
         batch.invocations.add(
             caller=pb.Address(namespace="other", type="caller", id="id-3"),
             argument=pb.TypedValue(typename="t/e", has_value=True),

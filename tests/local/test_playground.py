@@ -20,7 +20,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from local_support import FakeFunctions, reply
+from local_support import FakeFunctions, reply, spawn_server, stop
 from statefun import request_reply_pb2 as pb
 from statefun.local.config import load_module
 from statefun.local.engine import Engine
@@ -249,16 +249,11 @@ def test_the_published_playground_greeter_serves_until_interrupted(tmp_path) -> 
     """The playground flavour of the published greeter: its module.yaml (ports moved to free
     ones, as two tests may share the machine), its functions, curl-like requests."""
     env = {**os.environ, "PYTHONPATH": ROOT}
-    functions = subprocess.Popen(
-        [sys.executable, os.path.join(PUBLISHED, "functions.py"), "--egress", "playground"],
-        stdout=subprocess.PIPE,
-        text=True,
-        env=env,
+    functions, functions_port = spawn_server(
+        os.path.join(PUBLISHED, "functions.py"), "--egress", "playground"
     )
     runtime = None
     try:
-        assert functions.stdout is not None
-        functions_port = int(functions.stdout.readline())
         ingress_port, egress_port = free_port(), free_port()
         with open(os.path.join(PUBLISHED, "playground", "module.yaml")) as handle:
             module = handle.read()
@@ -315,7 +310,4 @@ def test_the_published_playground_greeter_serves_until_interrupted(tmp_path) -> 
         text = open(tmp_path / "runtime.log").read()
         assert re.search(rf"playground ingress listening on http://127.0.0.1:{ingress_port}", text)
     finally:
-        for process in (runtime, functions):
-            if process is not None and process.poll() is None:
-                process.kill()
-                process.wait(timeout=10)
+        stop(runtime, functions)

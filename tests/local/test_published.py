@@ -11,6 +11,8 @@ from typing import Iterator
 
 import pytest
 
+from local_support import spawn_server, stop
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
 PUBLISHED = os.path.join(HERE, "published")
@@ -20,18 +22,30 @@ INPUT = os.path.join(PUBLISHED, "greeter", "input-example.json")
 
 @pytest.fixture(scope="module")
 def functions_port() -> Iterator[int]:
-    server = subprocess.Popen(
-        [sys.executable, os.path.join(PUBLISHED, "functions.py")],
-        stdout=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONPATH": ROOT},
-    )
-    assert server.stdout is not None
+    server, port = spawn_server(os.path.join(PUBLISHED, "functions.py"))
     try:
-        yield int(server.stdout.readline())
+        yield port
     finally:
-        server.kill()
-        server.wait(timeout=10)
+        stop(server)
+
+
+def run_published(
+    port: int, source: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The published greeter, its endpoint pointed at `port`, raw JSON lines from `source`."""
+    endpoint = f"example/*=http://127.0.0.1:{port}/statefun"
+    return local(
+        MODULE,
+        "--db",
+        ":memory:",
+        "--endpoint",
+        endpoint,
+        "--key-field",
+        "name",
+        "--input",
+        source,
+        stdin=stdin,
+    )
 
 
 def local(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
@@ -46,10 +60,7 @@ def local(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[s
 
 
 def test_the_published_greeter_runs_with_endpoint_and_key_field(functions_port: int) -> None:
-    endpoint = f"example/*=http://127.0.0.1:{functions_port}/statefun"
-    result = local(
-        MODULE, "--db", ":memory:", "--endpoint", endpoint, "--key-field", "name", "--input", INPUT
-    )
+    result = run_published(functions_port, INPUT)
     assert result.returncode == 0, result.stderr
     greetings = [json.loads(line) for line in result.stdout.splitlines()]
     by_name: dict[str, list[str]] = {}
@@ -87,18 +98,7 @@ def test_skipped_raw_lines_are_counted_and_fail_the_run(functions_port: int, tmp
     lines.write_text(
         '{"name": "Ann"}\nnot json\n{"last": "no name"}\n{"name": 7}\n{"name": "Ann"}\n'
     )
-    endpoint = f"example/*=http://127.0.0.1:{functions_port}/statefun"
-    result = local(
-        MODULE,
-        "--db",
-        ":memory:",
-        "--endpoint",
-        endpoint,
-        "--key-field",
-        "name",
-        "--input",
-        str(lines),
-    )
+    result = run_published(functions_port, str(lines))
     assert result.returncode == 3, result.stderr
     assert [json.loads(line)["value"] for line in result.stdout.splitlines()] == [
         "Welcome Ann",
@@ -115,18 +115,7 @@ def test_skipped_raw_lines_are_counted_and_fail_the_run(functions_port: int, tmp
     )
     assert "3 input record(s) were skipped" in result.stderr
     # Everything skipped is a failed run too, and stdin takes raw lines the same way.
-    bad = local(
-        MODULE,
-        "--db",
-        ":memory:",
-        "--endpoint",
-        endpoint,
-        "--key-field",
-        "name",
-        "--input",
-        "-",
-        stdin="[1]\n",
-    )
+    bad = run_published(functions_port, "-", stdin="[1]\n")
     assert (
         bad.returncode == 3
         and "<stdin>:1: record skipped: --key-field name: the line is not a JSON object"

@@ -9,7 +9,7 @@ import time
 import pytest
 from aiohttp import web
 
-from local_support import write_module
+from local_support import serve_app, write_module
 from statefun import request_reply_pb2 as pb
 from statefun.local.config import load_module
 from statefun.local.engine import Engine
@@ -53,11 +53,7 @@ class FaultyServer:
 
         app = web.Application()
         app.router.add_post("/{name}", handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, self.port = await serve_app(app)
         return self
 
     async def stop(self) -> None:
