@@ -367,9 +367,9 @@ async def _run(args: argparse.Namespace) -> int:
         loop.add_signal_handler(signum, stop.set)
     runners: list[web.AppRunner] = []
     sources: list[FileSource | StdinSource] = []
+    tasks: list[asyncio.Task[None]] = []
     try:
         await engine.start()
-        tasks = []
         for path in inputs:
             source: FileSource | StdinSource = (
                 StdinSource(engine, parser)
@@ -426,6 +426,9 @@ async def _run(args: argparse.Namespace) -> int:
             for waiter in waiters:
                 waiter.cancel()
     finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         for runner in runners:
             await runner.cleanup()
         await engine.close()

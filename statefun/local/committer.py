@@ -65,6 +65,12 @@ class Committer:
             if work:
                 self.commit(work)
 
+    def commit_queued(self) -> None:
+        """Commit what is queued now (at shutdown, when run() no longer runs)."""
+        work, self._queue = self._queue, []
+        if work:
+            self.commit(work)
+
     def commit(self, work: list[_Work[Any]]) -> None:
         results: list[Any] = []
         try:

@@ -186,6 +186,7 @@ class Engine:
         self.registrations_requested = 0  # replies asking for state registration
         self._tasks: list[asyncio.Task[None]] = []
         self._cleanup_scheduled = False
+        self._closing = False
 
     @property
     def backlog(self) -> int:
@@ -220,12 +221,17 @@ class Engine:
             self._tasks.append(task)
 
     async def close(self) -> None:
+        """Stop: calls in flight are abandoned (their batches are sent again next time), but
+        replies already received and waiting for the next group commit are committed."""
+        self._closing = True
         tasks = self._tasks + list(self._worker_tasks)
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         for _, waiter in self._admission:
             waiter.cancel()
+        if self.failure is None:
+            self.committer.commit_queued()
         await self.client.close()
 
     def _background_done(self, task: "asyncio.Task[None]") -> None:
@@ -387,6 +393,8 @@ class Engine:
         self._untracked_after = None if len(rows) < limit else cursor
 
     def _pump(self) -> None:
+        if self._closing:
+            return
         if (
             self._untracked_after is not None
             and len(self.ready) < self.concurrency
@@ -741,7 +749,7 @@ class Engine:
 
         def check() -> None:
             self._cleanup_scheduled = False
-            if self.egress_writer.pending and not self.committer.busy:
+            if self.egress_writer.pending and not self.committer.busy and not self._closing:
                 self.committer.submit(lambda store: None).add_done_callback(
                     lambda _: self.progress.set()
                 )
