@@ -277,6 +277,9 @@ def _with_call_timeout(config: ModuleConfig, text: str) -> ModuleConfig:
             endpoint,
             call_timeout_s=seconds,
             connect_timeout_s=min(endpoint.connect_timeout_s, seconds),
+            read_timeout_s=(
+                None if endpoint.read_timeout_s is None else min(endpoint.read_timeout_s, seconds)
+            ),
         )
         for endpoint in config.endpoints
     )

@@ -101,14 +101,18 @@ class FunctionClient:
         call_timeout_s: float,
         connect_timeout_s: float,
         rules: RetryRules = ASYNC_RULES,
+        attempt_timeout_s: float | None = None,
     ) -> pb.FromFunction:
         """POST one ToFunction and return the FromFunction, retrying as `rules` say until the
-        call timeout is spent; raises FunctionCallError naming the last real failure."""
+        call timeout is spent (an attempt lasting at most `attempt_timeout_s`, OkHttp's read
+        timeout); raises FunctionCallError naming the last real failure."""
         target = self._targets.get(url)
         if target is None:
             target = self._targets[url] = Target.parse(url, HEADERS)
         async with self._slots:
-            return await self._call(target, body, call_timeout_s, connect_timeout_s, rules)
+            return await self._call(
+                target, body, call_timeout_s, connect_timeout_s, rules, attempt_timeout_s
+            )
 
     async def _call(
         self,
@@ -117,6 +121,7 @@ class FunctionClient:
         call_timeout_s: float,
         connect_timeout_s: float,
         rules: RetryRules,
+        attempt_timeout_s: float | None,
     ) -> pb.FromFunction:
         started = time.monotonic()
         deadline = started + call_timeout_s
@@ -128,10 +133,11 @@ class FunctionClient:
         while True:
             attempts += 1
             self.requests_sent += 1
+            budget = max(deadline - time.monotonic(), 0.001)
+            if attempt_timeout_s is not None:
+                budget = min(budget, attempt_timeout_s)
             try:
-                reply = await self._pool.post(
-                    target, body, max(deadline - time.monotonic(), 0.001), connect_timeout_s
-                )
+                reply = await self._pool.post(target, body, budget, connect_timeout_s)
                 return self._read(target.url, reply, rules)
             except _BadReply as bad:
                 last_failure = real_failure = str(bad)

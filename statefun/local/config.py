@@ -62,6 +62,9 @@ class FunctionEndpoint:
     where: str  # "module.yaml:3: document 1", for messages about this endpoint
     transport: str = TRANSPORT_ASYNC  # whose retry rules apply (v1 endpoints use OkHttp)
     overridden_by: str = ""  # the --endpoint option that set the URL, if one did
+    # OkHttp gives up on an attempt whose reply does not come within its read timeout (and
+    # retries); the async transport waits for the rest of the call timeout.
+    read_timeout_s: float | None = None
 
     def serves(self, function_type: str) -> bool:
         namespace, _, name = self.functions.partition("/")
@@ -190,6 +193,8 @@ class _Builder:
             raise spec.error("urlPathTemplate", f"no host in {template!r}")
         max_batch = spec.integer("maxNumBatchRequests", 1000)
         call_ms, connect_ms = self.timeouts(kind, spec)
+        transport = self.transport(kind, spec)
+        read_ms = self.read_timeout_ms(kind, spec) if transport == TRANSPORT_OKHTTP else None
         where = f"{self.file}:{spec.doc.line_of(spec.path + ('urlPathTemplate',))}: document {spec.doc.index}"
         for existing in self.endpoints:
             if existing.functions == functions:
@@ -205,7 +210,8 @@ class _Builder:
                 call_ms / 1000,
                 connect_ms / 1000,
                 where,
-                self.transport(kind, spec),
+                transport,
+                read_timeout_s=None if read_ms is None else read_ms / 1000,
             )
         )
         known = {"functions", "urlPathTemplate", "maxNumBatchRequests"}
@@ -264,6 +270,14 @@ class _Builder:
             transport_type,
         )
         return call, connect
+
+    def read_timeout_ms(self, kind: str, spec: Section) -> float:
+        if kind == ENDPOINT_V1:
+            timeouts = spec.section("timeouts")
+        else:
+            transport = spec.section("transport")
+            timeouts = transport.section("timeouts") if transport is not None else None
+        return 10_000.0 if timeouts is None else timeouts.duration_ms("read", 10_000)
 
     def okhttp_timeouts(self, timeouts: Section | None) -> tuple[float, float]:
         if timeouts is None:

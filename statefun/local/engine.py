@@ -500,7 +500,12 @@ class Engine:
             at_ms = now_ms()
             body, expired = self._build_request(address, rows, at_ms)
             response = await self.client.call(
-                url, body, endpoint.call_timeout_s, endpoint.connect_timeout_s, rules
+                url,
+                body,
+                endpoint.call_timeout_s,
+                endpoint.connect_timeout_s,
+                rules,
+                endpoint.read_timeout_s,
             )
             if response.HasField("incomplete_invocation_context"):
                 self.registrations_requested += 1

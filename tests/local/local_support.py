@@ -135,11 +135,13 @@ def write_module(
     max_batch: int = 1000,
     call: str = "2s",
     transport: str = "async",
+    read: str = "",
 ) -> str:
     timeouts = (
         f"    call: {call}\n    connect: 1s\n"
         if transport == "async"
         else f"    timeouts:\n      call: {call}\n      connect: 200ms\n"
+        + (f"      read: {read}\n" if read else "")
     )
     text = (
         "kind: io.statefun.endpoints.v2/http\n"

@@ -80,7 +80,12 @@ spec:
 
 
 async def deliver(
-    tmp_path, faults: list[Fault], transport: str, call: str = "3s", stop_server: bool = False
+    tmp_path,
+    faults: list[Fault],
+    transport: str,
+    call: str = "3s",
+    stop_server: bool = False,
+    read: str = "",
 ) -> tuple[Engine | None, FaultyServer, float, BaseException | None]:  # type: ignore[no-untyped-def]
     server = await FaultyServer(faults).start()
     if transport == "v1":
@@ -88,7 +93,7 @@ async def deliver(
         path.write_text(V1_MODULE.format(port=server.port, call=call))
         module = str(path)
     else:
-        module = write_module(str(tmp_path), server.port, call=call, transport=transport)
+        module = write_module(str(tmp_path), server.port, call=call, transport=transport, read=read)
     store = Store(":memory:")
     engine = Engine(load_module(module), store, {}, log=lambda text: None)
     await engine.start()
@@ -197,3 +202,13 @@ def test_a_refused_connection_is_named_as_such(tmp_path) -> None:  # type: ignor
     )
     assert isinstance(failure, FunctionCallError)
     assert f"last failure: connection refused by 127.0.0.1:{server.port}" in str(failure)
+
+
+@pytest.mark.parametrize("transport, attempts", [("okhttp", 2), ("async", 1)])
+def test_okhttp_gives_up_an_attempt_after_its_read_timeout(tmp_path, transport: str, attempts: int) -> None:  # type: ignore[no-untyped-def]
+    """A reply slower than OkHttp's read timeout: OkHttp abandons the attempt and retries; the
+    async transport waits for it within the call timeout."""
+    _, server, _, failure = asyncio.run(
+        deliver(tmp_path, [("slow", 0.6)], transport, call="3s", read="300ms")
+    )
+    assert failure is None and len(server.arrivals) == attempts
