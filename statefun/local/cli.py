@@ -392,13 +392,7 @@ async def _run(args: argparse.Namespace) -> int:
         )
         noted_wait: tuple[int | None, float] = (None, 0.0)
         while True:
-            for task in tasks:
-                failure = task.exception() if task.done() else None
-                if isinstance(failure, LocalRuntimeError):
-                    raise failure
-                if failure is not None:
-                    raise LocalRuntimeError(f"ingress failed: {type(failure).__name__}: {failure}")
-            if engine.failure is not None:
+            if engine.failure is not None:  # ingress sources stop with it, the cause is here
                 waiting = store.inbox_size()
                 if waiting and args.db != ":memory:":
                     _log(
@@ -406,6 +400,12 @@ async def _run(args: argparse.Namespace) -> int:
                         "next run"
                     )
                 raise engine.failure
+            for task in tasks:
+                failure = task.exception() if task.done() else None
+                if isinstance(failure, LocalRuntimeError):
+                    raise failure
+                if failure is not None:
+                    raise LocalRuntimeError(f"ingress failed: {type(failure).__name__}: {failure}")
             if stop.is_set():
                 _log("stopping; unprocessed messages stay in the inbox for the next run")
                 return _finish(sources)
