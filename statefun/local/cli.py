@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import os
 import signal
+import sqlite3
 import sys
 import time
 from typing import Sequence
@@ -393,7 +394,10 @@ async def _run(args: argparse.Namespace) -> int:
         noted_wait: tuple[int | None, float] = (None, 0.0)
         while True:
             if engine.failure is not None:  # ingress sources stop with it, the cause is here
-                waiting = store.inbox_size()
+                try:
+                    waiting = store.inbox_size()
+                except sqlite3.Error:  # the database itself may be what failed
+                    waiting = 0
                 if waiting and args.db != ":memory:":
                     _log(
                         f"{waiting} message(s) wait in {args.db} and are delivered again on the "

@@ -231,7 +231,10 @@ class Engine:
         for _, waiter in self._admission:
             waiter.cancel()
         if self.failure is None:
-            self.committer.commit_queued()
+            try:
+                self.committer.commit_queued()
+            except sqlite3.Error as error:
+                self.fail(self._describe_failure(error, "committing at shutdown"))
         await self.client.close()
 
     def _background_done(self, task: "asyncio.Task[None]") -> None:
