@@ -415,7 +415,7 @@ async def main_async(args: argparse.Namespace) -> None:
         server_kind = "examples.greeter" if args.function == "greeter" else "local_greeter_server"
         print(
             f"machine     {os.cpu_count()} CPUs, load average {load:.1f}, Python "
-            f"{sys.version.split()[0]}; function: {server_kind} in its own process (SDK + aiohttp)"
+            f"{sys.version.split()[0]}; function: {server_kind} in its own process"
         )
         print(
             f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: "
