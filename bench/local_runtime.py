@@ -155,26 +155,37 @@ def request_body(workload: Workload, key: str, invocations: int) -> bytes:
 
 
 async def raw_rate(
-    workload: Workload, url: str, invocations: int, seconds: float, concurrency: int
+    workload: Workload,
+    url: str,
+    invocations: int,
+    seconds: float,
+    concurrency: int,
+    keys: int | None = None,
 ) -> float:
-    """Messages/s the server handles when posted to directly, `invocations` per request."""
-    bodies = [request_body(workload, f"user{k}", invocations) for k in range(concurrency)]
+    """Messages/s the server handles when posted to directly, `invocations` per request, the
+    requests going to `keys` distinct ids in turn (default: one per connection)."""
+    distinct = min(keys or concurrency, 5_000)
+    bodies = [request_body(workload, f"user{k}", invocations) for k in range(distinct)]
     done = 0
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
         stop_at = time.perf_counter() + seconds
 
-        async def worker(body: bytes) -> None:
+        async def worker(first: int) -> None:
             nonlocal done
+            index = first
             while time.perf_counter() < stop_at:
                 async with session.post(
-                    url, data=body, headers={"Content-Type": "application/octet-stream"}
+                    url,
+                    data=bodies[index % distinct],
+                    headers={"Content-Type": "application/octet-stream"},
                 ) as response:
                     await response.read()
                     assert response.status == 200, response.status
                 done += invocations
+                index += concurrency
 
         started = time.perf_counter()
-        await asyncio.gather(*(worker(body) for body in bodies))
+        await asyncio.gather(*(worker(first) for first in range(concurrency)))
         return done / (time.perf_counter() - started)
 
 
@@ -219,6 +230,76 @@ async def runtime_run(
         latencies = [sink.arrived[seq] - submitted[seq] for seq in range(records)]
         requests, commits = engine.client.requests_sent, engine.committer.transactions
         return records / elapsed, latencies, requests, commits
+    finally:
+        await engine.close()
+        store.close()
+
+
+class CountingSink:
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def write_lines(self, lines: list[str]) -> None:
+        self.lines += len(lines)
+
+    def flush(self) -> None:
+        pass
+
+
+@dataclass
+class ManyKeys:
+    keys: int
+    records: int
+    rate: float
+    runtime_cpu_us: float
+    server_cpu_us: float
+    requests: int
+    registrations: int
+
+
+async def many_keys_run(
+    workload: Workload, module: str, db: str, keys: int, per_key: int, server_pid: int
+) -> ManyKeys:
+    """`per_key` messages for each of `keys` ids, round-robin (a key's messages as far apart as
+    they can be), submitted as fast as ingress admits them; records are built before the clock
+    starts, so the CPU figure is the runtime's own."""
+    config = load_module(module)
+    records = keys * per_key
+    messages = []
+    for seq in range(records):
+        key = f"user{seq % keys}"
+        messages += record_messages(workload.record(key, seq), config)
+    store = Store(db)
+    sink = CountingSink()
+    engine = Engine(config, store, {"example/greets": sink}, log=lambda text: None)
+    await engine.start()
+    try:
+        server_cpu, own_cpu = process_cpu_s(server_pid), time.process_time()
+        started = time.perf_counter()
+        pending = []
+        for first in range(0, len(messages), 2_000):
+            chunk = messages[first : first + 2_000]
+            await engine.admit(len(chunk))
+            pending.append(engine.accept(chunk, admitted=len(chunk)))
+        await asyncio.gather(*pending)
+        deadline = time.perf_counter() + 600
+        while sink.lines < records:
+            if engine.failure is not None:
+                raise engine.failure
+            assert time.perf_counter() < deadline, "the benchmark did not finish"
+            await asyncio.sleep(0.005)
+        elapsed = time.perf_counter() - started
+        own_cpu = time.process_time() - own_cpu
+        server_cpu = process_cpu_s(server_pid) - server_cpu
+        return ManyKeys(
+            keys,
+            records,
+            records / elapsed,
+            own_cpu / records * 1e6,
+            server_cpu / records * 1e6,
+            engine.client.requests_sent,
+            engine.registrations_requested,
+        )
     finally:
         await engine.close()
         store.close()
@@ -315,6 +396,15 @@ async def main_async(args: argparse.Namespace) -> None:
             server_cpu = process_cpu_s(server.pid) - server_cpu
             own_cpu = time.process_time() - own_cpu
             command_rate = cli_rate(workload, module, directory, args.records, args.keys)
+            many: list[tuple[float, int, ManyKeys]] = []
+            for keys in args.many_keys:
+                for per_key in args.per_key:
+                    single_here = await raw_rate(
+                        workload, url, 1, args.seconds, args.concurrency, keys=keys
+                    )
+                    db = os.path.join(directory, f"keys{keys}x{per_key}.db")
+                    result = await many_keys_run(workload, module, db, keys, per_key, server.pid)
+                    many.append((single_here, per_key, result))
             paced = []
             for index, rate in enumerate(args.paced_rate or [250.0, throughput / 2]):
                 db = os.path.join(directory, f"paced{index}.db")
@@ -325,7 +415,7 @@ async def main_async(args: argparse.Namespace) -> None:
         server_kind = "examples.greeter" if args.function == "greeter" else "local_greeter_server"
         print(
             f"machine     {os.cpu_count()} CPUs, load average {load:.1f}, Python "
-            f"{sys.version.split()[0]}; function: {server_kind} in its own process (SDK + aiohttp)"
+            f"{sys.version.split()[0]}; function: {server_kind} in its own process"
         )
         print(
             f"baseline A  raw HTTP, 1 invocation/request, {args.concurrency} connections: "
@@ -349,6 +439,15 @@ async def main_async(args: argparse.Namespace) -> None:
             f"cpu         runtime {own_cpu / args.records * 1e6:.0f} us/msg (incl. this harness), "
             f"function server {server_cpu / args.records * 1e6:.0f} us/msg"
         )
+        for single_here, per_key, result in many:
+            print(
+                f"many keys   {result.keys:,} keys x {per_key} = {result.records:,} records "
+                f"(round-robin), backlog, durable: {result.rate:9,.0f} msg/s "
+                f"({result.rate / single_here:.2f}x A over these keys = {single_here:,.0f} msg/s; "
+                f"{result.records / result.requests:.2f} msg/request, "
+                f"{result.registrations} state registration round trip(s); cpu runtime "
+                f"{result.runtime_cpu_us:.0f} us/msg, server {result.server_cpu_us:.0f} us/msg)"
+            )
         for rate, latencies in paced:
             print(
                 f"latency     paced at {rate:,.0f} msg/s: p50 {percentile(latencies, 0.5) * 1000:.1f}"
@@ -376,6 +475,19 @@ def main() -> None:
         "--batch", type=int, default=100, help="maxNumBatchRequests, and baseline B's batch"
     )
     parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument(
+        "--many-keys",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[10_000, 100_000],
+        help="distinct keys of the many-keys runs, comma-separated (default: 10000,100000)",
+    )
+    parser.add_argument(
+        "--per-key",
+        type=lambda text: [int(part) for part in text.split(",") if part],
+        default=[1, 3],
+        help="messages per key in the many-keys runs, comma-separated (default: 1,3); with one "
+        "message per key no batch can hold two, so baseline A is the ceiling",
+    )
     parser.add_argument("--seconds", type=float, default=2.0, help="duration of each baseline")
     parser.add_argument(
         "--paced-rate",

@@ -19,13 +19,19 @@ class _Work(Generic[T]):
 
 
 class Committer:
-    """Runs each unit of work inside a savepoint of one shared transaction, so a failing unit
-    rolls back alone; ``after_commit`` callbacks run in submission order once it is durable."""
+    """Runs the units of work submitted in one event-loop turn inside one transaction;
+    ``after_commit`` callbacks run in submission order once it is durable.
+
+    A unit's checks happen before it is submitted, so a unit fails only when the database does;
+    then the whole transaction is rolled back and every unit in it gets the error.
+    """
 
     def __init__(self, store: Store) -> None:
         self.store = store
         self._queue: list[_Work[Any]] = []
         self._wakeup = asyncio.Event()
+        self._before_commit: list[Callable[[Store], None]] = []
+        self._after_commit: list[Callable[[], None]] = []
         self.transactions = 0
         self.units = 0
 
@@ -36,6 +42,14 @@ class Committer:
         self._queue.append(_Work(apply, after_commit, future))
         self._wakeup.set()
         return future
+
+    def also_in_each_transaction(self, work: Callable[[Store], None]) -> None:
+        """Run `work` at the end of every transaction (housekeeping that may ride along)."""
+        self._before_commit.append(work)
+
+    def after_each_transaction(self, work: Callable[[], None]) -> None:
+        """Run `work` after the callbacks of every committed transaction."""
+        self._after_commit.append(work)
 
     @property
     def busy(self) -> bool:
@@ -51,23 +65,31 @@ class Committer:
             if work:
                 self.commit(work)
 
+    def commit_queued(self) -> None:
+        """Commit what is queued now (at shutdown, when run() no longer runs)."""
+        work, self._queue = self._queue, []
+        if work:
+            self.commit(work)
+
     def commit(self, work: list[_Work[Any]]) -> None:
-        outcomes: list[tuple[_Work[Any], bool, Any]] = []
-        with self.store.transaction():
+        results: list[Any] = []
+        try:
+            with self.store.transaction():
+                for unit in work:
+                    results.append(unit.apply(self.store))
+                for housekeeping in self._before_commit:
+                    housekeeping(self.store)
+        except Exception as error:
             for unit in work:
-                try:
-                    with self.store.savepoint():
-                        outcomes.append((unit, True, unit.apply(self.store)))
-                except Exception as error:  # the unit's own failure goes to whoever submitted it
-                    outcomes.append((unit, False, error))
+                if not unit.future.done():
+                    unit.future.set_exception(error)
+            return
         self.transactions += 1
         self.units += len(work)
-        for unit, ok, value in outcomes:
-            if ok and unit.after_commit is not None:
+        for unit, value in zip(work, results):
+            if unit.after_commit is not None:
                 unit.after_commit(value)
-            if unit.future.cancelled():
-                continue
-            if ok:
+            if not unit.future.done():
                 unit.future.set_result(value)
-            else:
-                unit.future.set_exception(value)
+        for work_after in self._after_commit:
+            work_after()

@@ -6,8 +6,10 @@ runtime can not serve is a ConfigError naming the file, document and key.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from typing import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from statefun.local.errors import ConfigError
 from statefun.local.yamldoc import Section, YamlDocument, load_documents
@@ -18,6 +20,9 @@ KAFKA_INGRESS = "io.statefun.kafka.v1/ingress"
 KAFKA_EGRESS = "io.statefun.kafka.v1/egress"
 KINESIS_INGRESS = "io.statefun.kinesis.v1/ingress"
 KINESIS_EGRESS = "io.statefun.kinesis.v1/egress"
+# The kinds of the apache/flink-statefun-playground image (its current examples use them).
+PLAYGROUND_INGRESS = "io.statefun.playground.v1/ingress"
+PLAYGROUND_EGRESS = "io.statefun.playground.v1/egress"
 KNOWN_KINDS = (
     ENDPOINT_V1,
     ENDPOINT_V2,
@@ -25,7 +30,14 @@ KNOWN_KINDS = (
     KAFKA_EGRESS,
     KINESIS_INGRESS,
     KINESIS_EGRESS,
+    PLAYGROUND_INGRESS,
+    PLAYGROUND_EGRESS,
 )
+# The playground's fixed identifiers (its Constants.java): functions send to this egress, with
+# values of this type.
+PLAYGROUND_INGRESS_ID = "io.statefun.playground/ingress"
+PLAYGROUND_EGRESS_ID = "io.statefun.playground/egress"
+PLAYGROUND_EGRESS_RECORD = "io.statefun.playground/EgressRecord"
 
 TRANSPORT_OKHTTP = "io.statefun.transports.v1/okhttp"
 TRANSPORT_ASYNC = "io.statefun.transports.v1/async"
@@ -48,6 +60,11 @@ class FunctionEndpoint:
     call_timeout_s: float
     connect_timeout_s: float
     where: str  # "module.yaml:3: document 1", for messages about this endpoint
+    transport: str = TRANSPORT_ASYNC  # whose retry rules apply (v1 endpoints use OkHttp)
+    overridden_by: str = ""  # the --endpoint option that set the URL, if one did
+    # OkHttp gives up on an attempt whose reply does not come within its read timeout (and
+    # retries); the async transport waits for the rest of the call timeout.
+    read_timeout_s: float | None = None
 
     def serves(self, function_type: str) -> bool:
         namespace, _, name = self.functions.partition("/")
@@ -69,8 +86,9 @@ class IngressRoute:
 @dataclass(frozen=True)
 class IngressSpec:
     id: str
-    kind: str  # KAFKA_INGRESS or KINESIS_INGRESS
+    kind: str  # KAFKA_INGRESS, KINESIS_INGRESS or PLAYGROUND_INGRESS
     routes: tuple[IngressRoute, ...]
+    port: int = 0  # the playground ingress's HTTP port
 
     def route(self, topic: str | None) -> IngressRoute | None:
         if topic is None:
@@ -84,7 +102,9 @@ class IngressSpec:
 @dataclass(frozen=True)
 class EgressSpec:
     id: str
-    kind: str  # KAFKA_EGRESS or KINESIS_EGRESS
+    kind: str  # KAFKA_EGRESS, KINESIS_EGRESS or PLAYGROUND_EGRESS
+    port: int = 0  # the playground egress's HTTP port
+    topics: tuple[str, ...] = ()  # the playground egress's topics
 
 
 @dataclass(frozen=True)
@@ -94,6 +114,14 @@ class ModuleConfig:
     ingresses: dict[str, IngressSpec]
     egresses: dict[str, EgressSpec]
     warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def playground_ingress(self) -> IngressSpec | None:
+        return self.ingresses.get(PLAYGROUND_INGRESS_ID)
+
+    @property
+    def playground_egress(self) -> EgressSpec | None:
+        return self.egresses.get(PLAYGROUND_EGRESS_ID)
 
     def endpoint_for(self, function_type: str) -> FunctionEndpoint | None:
         """The exact endpoint for a type wins over a namespace wildcard."""
@@ -119,6 +147,7 @@ class _Builder:
         self.egresses: dict[str, EgressSpec] = {}
         self.warnings: list[str] = []
         self.ingress_target_sites: list[tuple[str, Section, int]] = []
+        self.playground_ports: dict[str, int] = {}
 
     def warn_unknown(self, section: Section, known: set[str], kind: str) -> None:
         for key in section.unknown_keys(known):
@@ -134,6 +163,10 @@ class _Builder:
             self.add_endpoint(kind, spec)
         elif kind in (KAFKA_INGRESS, KINESIS_INGRESS):
             self.add_ingress(kind, spec)
+        elif kind == PLAYGROUND_INGRESS:
+            self.add_playground_ingress(spec)
+        elif kind == PLAYGROUND_EGRESS:
+            self.add_playground_egress(spec)
         else:
             self.add_egress(kind, spec)
 
@@ -160,6 +193,8 @@ class _Builder:
             raise spec.error("urlPathTemplate", f"no host in {template!r}")
         max_batch = spec.integer("maxNumBatchRequests", 1000)
         call_ms, connect_ms = self.timeouts(kind, spec)
+        transport = self.transport(kind, spec)
+        read_ms = self.read_timeout_ms(kind, spec) if transport == TRANSPORT_OKHTTP else None
         where = f"{self.file}:{spec.doc.line_of(spec.path + ('urlPathTemplate',))}: document {spec.doc.index}"
         for existing in self.endpoints:
             if existing.functions == functions:
@@ -169,12 +204,27 @@ class _Builder:
                 )
         self.endpoints.append(
             FunctionEndpoint(
-                functions, template, max_batch, call_ms / 1000, connect_ms / 1000, where
+                functions,
+                template,
+                max_batch,
+                call_ms / 1000,
+                connect_ms / 1000,
+                where,
+                transport,
+                read_timeout_s=None if read_ms is None else read_ms / 1000,
             )
         )
         known = {"functions", "urlPathTemplate", "maxNumBatchRequests"}
         known |= {"timeouts"} if kind == ENDPOINT_V1 else {"transport"}
         self.warn_unknown(spec, known, kind)
+
+    def transport(self, kind: str, spec: Section) -> str:
+        if kind == ENDPOINT_V1:
+            return TRANSPORT_OKHTTP
+        transport = spec.section("transport")
+        if transport is None:
+            return TRANSPORT_ASYNC
+        return transport.string("type", required=False, default=TRANSPORT_ASYNC)
 
     def timeouts(self, kind: str, spec: Section) -> tuple[float, float]:
         if kind == ENDPOINT_V1:
@@ -220,6 +270,14 @@ class _Builder:
             transport_type,
         )
         return call, connect
+
+    def read_timeout_ms(self, kind: str, spec: Section) -> float:
+        if kind == ENDPOINT_V1:
+            timeouts = spec.section("timeouts")
+        else:
+            transport = spec.section("transport")
+            timeouts = transport.section("timeouts") if transport is not None else None
+        return 10_000.0 if timeouts is None else timeouts.duration_ms("read", 10_000)
 
     def okhttp_timeouts(self, timeouts: Section | None) -> tuple[float, float]:
         if timeouts is None:
@@ -299,6 +357,13 @@ class _Builder:
                         f"expected at-least-once, exactly-once or none, got {semantic_type!r}",
                     )
                 if semantic_type == "exactly-once":
+                    self.warnings.append(
+                        f"{self.file}:{semantic.doc.line_of(semantic.path + ('type',))}: document "
+                        f"{semantic.doc.index}: egress {egress_id} asks for exactly-once delivery; "
+                        "the local runtime gives at-least-once (after a crash a record can be "
+                        "written twice, see docs/local.md), Flink gives exactly-once with "
+                        "checkpointing"
+                    )
                     if semantic.has("transactionTimeoutMillis"):
                         semantic.integer("transactionTimeoutMillis", 0)
                     else:
@@ -319,6 +384,53 @@ class _Builder:
             }
         self.warn_unknown(spec, known, kind)
         self.egresses[egress_id] = EgressSpec(egress_id, kind)
+
+    def port(self, spec: Section) -> int:
+        value = spec.raw("port", True)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 65535:
+            raise spec.error("port", f"expected a TCP port (0 to 65535), got {value!r}")
+        for used_by, used in self.playground_ports.items():
+            if used == value and value != 0:
+                raise spec.error(
+                    "port", f"port {value} is already used by the playground {used_by}"
+                )
+        return value
+
+    def add_playground_ingress(self, spec: Section) -> None:
+        if PLAYGROUND_INGRESS_ID in self.ingresses:
+            raise spec.error("port", f"a second {PLAYGROUND_INGRESS}; the playground has one")
+        port = self.port(spec)
+        self.playground_ports["ingress"] = port
+        self.warn_unknown(spec, {"port"}, PLAYGROUND_INGRESS)
+        self.ingresses[PLAYGROUND_INGRESS_ID] = IngressSpec(
+            PLAYGROUND_INGRESS_ID, PLAYGROUND_INGRESS, (), port
+        )
+
+    def add_playground_egress(self, spec: Section) -> None:
+        if PLAYGROUND_EGRESS_ID in self.egresses:
+            raise spec.error("port", f"a second {PLAYGROUND_EGRESS}; the playground has one")
+        port = self.port(spec)
+        self.playground_ports["egress"] = port
+        topics = spec.raw("topics", True)
+        if not isinstance(topics, list) or not all(
+            isinstance(topic, str) and topic for topic in topics
+        ):
+            raise spec.error("topics", f"expected a list of topic names, got {topics!r}")
+        for topic in topics:
+            if "/" in topic:
+                raise spec.error(
+                    "topics", f"topic {topic!r} can not be read as GET /<topic>: it contains '/'"
+                )
+        if not topics:
+            self.warnings.append(
+                f"{self.file}:{spec.doc.line_of(spec.path + ('topics',))}: document "
+                f"{spec.doc.index}: the playground egress has no topics; every record sent to it "
+                "stops the run"
+            )
+        self.warn_unknown(spec, {"port", "topics"}, PLAYGROUND_EGRESS)
+        self.egresses[PLAYGROUND_EGRESS_ID] = EgressSpec(
+            PLAYGROUND_EGRESS_ID, PLAYGROUND_EGRESS, port, tuple(dict.fromkeys(topics))
+        )
 
     def check_targets(self, config: ModuleConfig) -> None:
         for target, route, position in self.ingress_target_sites:
@@ -403,3 +515,70 @@ def load_module(file: str) -> ModuleConfig:
     )
     builder.check_targets(config)
     return config
+
+
+def override_endpoints(config: ModuleConfig, overrides: Sequence[str]) -> ModuleConfig:
+    """Apply ``--endpoint PATTERN=URL`` options, in order, without touching the file.
+
+    PATTERN selects endpoints by their ``functions``: ``*`` is every endpoint, ``ns/*`` every
+    endpoint of namespace ``ns``, ``ns/name`` the endpoint whose ``functions`` is exactly that —
+    or, when a wildcard endpoint serves it, a new endpoint for that function alone (with the
+    wildcard's settings), since an exact endpoint wins. URL is a whole URL template
+    (``{function.name}`` works); one without a path keeps the endpoint's path, and a bare
+    ``HOST:PORT`` replaces only the host and port.
+    """
+    endpoints = list(config.endpoints)
+    for text in overrides:
+        option = f"--endpoint {text!r}"
+        pattern, sep, url = text.partition("=")
+        pattern, url = pattern.strip(), url.strip()
+        if not sep or not pattern or not url:
+            raise ConfigError(
+                f"{option}: expected PATTERN=URL, e.g. 'example/*=http://127.0.0.1:8000/statefun'"
+            )
+        namespace, slash, name = pattern.partition("/")
+        if pattern != "*" and not (slash and namespace and name and "/" not in name):
+            raise ConfigError(f"{option}: PATTERN must be '*', 'namespace/*' or 'namespace/name'")
+        chosen = [
+            index
+            for index, endpoint in enumerate(endpoints)
+            if pattern == "*"
+            or endpoint.functions == pattern
+            or (name == "*" and endpoint.functions.partition("/")[0] == namespace)
+        ]
+        if not chosen and name != "*" and pattern != "*":
+            serving = config.endpoint_for(pattern)
+            if serving is not None:
+                endpoints.append(dataclasses.replace(serving, functions=pattern))
+                chosen = [len(endpoints) - 1]
+        if not chosen:
+            served = ", ".join(endpoint.functions for endpoint in endpoints)
+            raise ConfigError(f"{option}: no endpoint serves {pattern!r}; the module has {served}")
+        for index in chosen:
+            endpoint = endpoints[index]
+            template = _override_url(endpoint.url_path_template, url, option)
+            endpoints[index] = dataclasses.replace(
+                endpoint, url_path_template=template, overridden_by=option
+            )
+    return dataclasses.replace(config, endpoints=tuple(endpoints))
+
+
+def _override_url(original: str, given: str, option: str) -> str:
+    old = urlsplit(original)
+    if "://" not in given:
+        if "/" in given or not given.rpartition(":")[2].isdigit():
+            raise ConfigError(f"{option}: expected a URL (http://HOST:PORT/path) or HOST:PORT")
+        new = old._replace(netloc=given)
+    else:
+        new = urlsplit(given)
+        if not new.path:
+            new = new._replace(path=old.path, query=new.query or old.query)
+    if new.scheme not in ("http", "https"):
+        raise ConfigError(f"{option}: the local runtime calls http:// or https:// endpoints")
+    try:
+        hostname, _ = new.hostname, new.port
+    except ValueError as error:
+        raise ConfigError(f"{option}: {error}") from None
+    if not hostname:
+        raise ConfigError(f"{option}: no host in {given!r}")
+    return urlunsplit(new)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import textwrap
 from dataclasses import dataclass, field
 from typing import Awaitable, Callable
@@ -84,11 +86,7 @@ class FakeFunctions:
 
         app = web.Application()
         app.router.add_post("/{name}", handle)
-        self.runner = web.AppRunner(app, access_log=None)
-        await self.runner.setup()
-        site = web.TCPSite(self.runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.runner, self.port = await serve_app(app)
         return self
 
     async def stop(self) -> None:
@@ -136,17 +134,23 @@ def write_module(
     targets: str = "[example/greeter]",
     max_batch: int = 1000,
     call: str = "2s",
+    transport: str = "async",
+    read: str = "",
 ) -> str:
-    text = textwrap.dedent(f"""\
-        kind: io.statefun.endpoints.v2/http
-        spec:
-          functions: {functions}
-          urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}
-          maxNumBatchRequests: {max_batch}
-          transport:
-            type: io.statefun.transports.v1/async
-            call: {call}
-            connect: 1s
+    timeouts = (
+        f"    call: {call}\n    connect: 1s\n"
+        if transport == "async"
+        else f"    timeouts:\n      call: {call}\n      connect: 200ms\n"
+        + (f"      read: {read}\n" if read else "")
+    )
+    text = (
+        "kind: io.statefun.endpoints.v2/http\n"
+        "spec:\n"
+        f"  functions: {functions}\n"
+        f"  urlPathTemplate: http://127.0.0.1:{port}/{{function.name}}\n"
+        f"  maxNumBatchRequests: {max_batch}\n"
+        "  transport:\n"
+        f"    type: io.statefun.transports.v1/{transport}\n" + timeouts + textwrap.dedent(f"""\
         ---
         kind: io.statefun.kafka.v1/ingress
         spec:
@@ -162,6 +166,7 @@ def write_module(
           id: example/greets
           address: kafka:9092
         """) + extra
+    )
     path = os.path.join(directory, "module.yaml")
     with open(path, "w") as handle:
         handle.write(text)
@@ -174,3 +179,82 @@ async def wait_until(condition: Callable[[], bool], timeout: float = 5.0) -> Non
         if asyncio.get_running_loop().time() > deadline:
             raise AssertionError("condition not reached within the time limit")
         await asyncio.sleep(0.01)
+
+
+class ThreadedFunctions:
+    """FakeFunctions on an event loop of their own thread, for tests that run the CLI's main()
+    (which runs its own loop) in the test thread."""
+
+    def __init__(self, handlers: dict[str, Handler]) -> None:
+        import threading
+
+        self.fake = FakeFunctions(handlers=handlers)
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+
+    def __enter__(self) -> FakeFunctions:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self.fake.start(), self._loop).result(10)
+        return self.fake
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self.fake.stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+JSON_GREETER = os.path.join(ROOT, "bench", "local_greeter_server.py")
+# The JSON greeter of bench/local_greeter_server.py behind a Kafka ingress and egress.
+JSON_GREETER_MODULE = """\
+kind: io.statefun.endpoints.v2/http
+spec:
+  functions: example/*
+  urlPathTemplate: http://127.0.0.1:{port}/statefun
+  maxNumBatchRequests: {max_batch}
+---
+kind: io.statefun.kafka.v1/ingress
+spec:
+  id: example/names
+  topics:
+    - topic: names
+      valueType: example/GreetRequest
+      targets: [example/greeter]
+---
+kind: io.statefun.kafka.v1/egress
+spec:
+  id: example/greets
+"""
+
+
+def json_greeter_module(port: int, max_batch: int = 1000) -> str:
+    return JSON_GREETER_MODULE.format(port=port, max_batch=max_batch)
+
+
+def spawn_server(*command: str) -> tuple["subprocess.Popen[str]", int]:
+    """Start a server process that prints its port on its first stdout line."""
+    server = subprocess.Popen(
+        [sys.executable, *command],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": ROOT},
+    )
+    assert server.stdout is not None
+    return server, int(server.stdout.readline())
+
+
+def stop(*processes: "subprocess.Popen[str] | subprocess.Popen[bytes] | None") -> None:
+    for process in processes:
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+
+
+async def serve_app(app: web.Application) -> tuple[web.AppRunner, int]:
+    """Run an aiohttp app on a free port of 127.0.0.1."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    return runner, int(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]

@@ -94,7 +94,10 @@ def test_a_full_component_module_is_read(tmp_path) -> None:
     assert names.routes[0].targets == ("example/greeter", "other/exact")
     assert config.ingresses["example/clicks"].kind == KINESIS_INGRESS
     assert config.egresses["example/greets"].kind == KAFKA_EGRESS
-    assert config.warnings == ()
+    # Exactly-once is accepted and warned about: the local runtime writes egress at-least-once.
+    (warning,) = config.warnings
+    assert "egress example/greets asks for exactly-once delivery" in warning
+    assert "at-least-once" in warning
 
 
 def test_transport_defaults_follow_the_async_client(tmp_path) -> None:
@@ -340,3 +343,95 @@ def test_the_cli_reports_bad_input_without_a_traceback(tmp_path) -> None:
         cwd=tmp_path,
     )
     assert missing.returncode == 2 and "can not read module file" in missing.stderr
+
+
+BAD_MODULES = os.path.join(os.path.dirname(os.path.abspath(__file__)), "bad_modules")
+
+
+@pytest.mark.parametrize(
+    "case", sorted(name[:-5] for name in os.listdir(BAD_MODULES) if name.endswith(".yaml"))
+)
+def test_the_bad_module_corpus(tmp_path, case: str) -> None:
+    with open(os.path.join(BAD_MODULES, f"{case}.yaml")) as handle:
+        text = handle.read()
+    with open(os.path.join(BAD_MODULES, f"{case}.expected")) as handle:
+        expected = handle.read().strip()
+    path = tmp_path / "module.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        load_module(str(path))
+    message = str(caught.value)
+    assert message.startswith(str(tmp_path) + "/") and "\n" not in message
+    assert expected in message, message
+
+
+def test_the_playground_kinds_are_read(tmp_path) -> None:
+    config = load_module(
+        write(
+            tmp_path,
+            """\
+        kind: io.statefun.endpoints.v2/http
+        spec:
+          functions: greeter.fns/*
+          urlPathTemplate: http://localhost:1108/
+        ---
+        kind: io.statefun.playground.v1/ingress
+        spec:
+          port: 8090
+        ---
+        kind: io.statefun.playground.v1/egress
+        spec:
+          port: 8091
+          topics: [greetings, greetings, other]
+          extra: 1
+        """,
+        )
+    )
+    assert config.playground_ingress is not None and config.playground_ingress.port == 8090
+    assert config.playground_egress is not None
+    assert (config.playground_egress.port, config.playground_egress.topics) == (
+        8091,
+        ("greetings", "other"),
+    )
+    assert list(config.ingresses) == ["io.statefun.playground/ingress"]
+    assert list(config.egresses) == ["io.statefun.playground/egress"]
+    (warning,) = config.warnings
+    assert "key 'spec.extra' is not a known key of io.statefun.playground.v1/egress" in warning
+
+
+def test_endpoint_overrides(tmp_path) -> None:
+    from statefun.local.config import override_endpoints
+
+    config = load_module(write(tmp_path, GOOD))
+    urls = lambda overrides: {  # noqa: E731
+        e.functions: e.url_path_template for e in override_endpoints(config, overrides).endpoints
+    }
+    assert urls(["example/*=http://127.0.0.1:8000/statefun"]) == {
+        "example/*": "http://127.0.0.1:8000/statefun",
+        "other/exact": "https://other:9000/statefun",
+    }
+    # '*' is every endpoint; HOST:PORT keeps scheme and path; a URL without a path keeps it too.
+    assert urls(["*=127.0.0.1:9"]) == {
+        "example/*": "http://127.0.0.1:9/{function.name}",
+        "other/exact": "https://127.0.0.1:9/statefun",
+    }
+    assert urls(["other/*=http://10.0.0.1:1"])["other/exact"] == "http://10.0.0.1:1/statefun"
+    # One function of a wildcard endpoint gets an endpoint of its own, with the same settings.
+    split = override_endpoints(config, ["example/greeter=http://127.0.0.1:7/fn"])
+    assert split.endpoint_for("example/greeter").url_path_template == "http://127.0.0.1:7/fn"  # type: ignore[union-attr]
+    assert split.endpoint_for("example/other").url_path_template == "http://functions:8000/{function.name}"  # type: ignore[union-attr]
+    assert split.endpoint_for("example/greeter").max_batch == 50  # type: ignore[union-attr]
+    assert split.endpoint_for("example/greeter").overridden_by == "--endpoint 'example/greeter=http://127.0.0.1:7/fn'"  # type: ignore[union-attr]
+    for bad, problem in [
+        ("nope/*=http://h:1", "no endpoint serves 'nope/*'; the module has example/*, other/exact"),
+        ("example/*=ftp://h/x", "calls http:// or https:// endpoints"),
+        ("example/*=h/x", "expected a URL (http://HOST:PORT/path) or HOST:PORT"),
+        ("example=http://h:1", "PATTERN must be '*', 'namespace/*' or 'namespace/name'"),
+        ("example/*=http://h:99999/x", "Port out of range"),
+        ("example/*", "expected PATTERN=URL"),
+    ]:
+        with pytest.raises(ConfigError, match=None) as caught:
+            override_endpoints(config, [bad])
+        assert str(caught.value).startswith(f"--endpoint {bad!r}: ") and problem in str(
+            caught.value
+        ), caught.value

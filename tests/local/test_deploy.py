@@ -116,3 +116,21 @@ def test_deploying_beside_the_module_never_overwrites_it(tmp_path) -> None:  # t
     )
     flink = load_module(str(source / "module.flink.yaml"))
     assert urlsplit(flink.endpoints[0].url_path_template).hostname == "functions"
+
+
+def test_a_playground_module_deploys_to_the_playground_image(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    module = os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "published", "playground", "module.yaml"
+    )
+    source = tmp_path / "greeter"
+    source.mkdir()
+    shutil.copy(module, source / "module.yaml")
+    files = deploy(tmp_path, str(source / "module.yaml"))
+    dockerfile = files["Dockerfile"].splitlines()
+    assert "FROM apache/flink-statefun-playground:3.2.0" in dockerfile
+    assert "COPY module.yaml /module.yaml" in dockerfile
+    services = yaml.safe_load(files["docker-compose.yml"])["services"]
+    assert set(services) == {"functions", "statefun"}  # no Kafka: the module uses none
+    assert services["statefun"]["ports"] == ["8081:8081", "8090:8090", "8091:8091"]
+    assert services["statefun"]["depends_on"] == ["functions"]
+    assert services["functions"]["expose"] == ["8000"]

@@ -152,7 +152,7 @@ def test_server_errors_are_retried_within_the_call_timeout(tmp_path) -> None:
     run(tmp_path, {"greeter": flaky}, scenario)
 
 
-def test_a_4xx_fails_fast_and_keeps_the_message(tmp_path) -> None:
+def test_a_4xx_fails_fast_with_okhttp_and_keeps_the_message(tmp_path) -> None:
     async def not_found(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
         return web.Response(status=404, text="no such function")
 
@@ -166,7 +166,7 @@ def test_a_4xx_fails_fast_and_keeps_the_message(tmp_path) -> None:
         assert len(fake.requests) == 1
         assert engine.store.inbox_size() == 1
 
-    run(tmp_path, {"greeter": not_found}, scenario, call="10s")
+    run(tmp_path, {"greeter": not_found}, scenario, call="10s", transport="okhttp")
 
 
 def test_connection_refused_is_retried_until_the_call_timeout(tmp_path) -> None:
@@ -564,7 +564,7 @@ def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
         return reply(pb.FromFunction())
 
     async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
-        engine.max_backlog = 2
+        engine.max_backlog = 3
         runner, port = await start_http_ingress(engine, "127.0.0.1", 0)
         url = f"http://127.0.0.1:{port}/ingress"
         body = "".join(f'{{"key": "k{i}", "value": "v"}}\n' for i in range(3))
@@ -574,7 +574,7 @@ def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
                     assert response.status == 200  # room: accepted at once
                 second = asyncio.ensure_future(session.post(url, data=body))
                 await asyncio.sleep(0.3)
-                assert not second.done(), "accepted while 3 messages (> 2) were waiting"
+                assert not second.done(), "accepted while 3 + 3 messages (> 3) would wait"
                 release.set()
                 response = await asyncio.wait_for(second, 5)
                 assert response.status == 200
@@ -585,3 +585,150 @@ def test_http_ingress_waits_while_the_backlog_is_full(tmp_path) -> None:
             await runner.cleanup()
 
     run(tmp_path, {"greeter": blocked}, scenario)
+
+
+def test_a_second_pending_delayed_message_with_the_same_token_fails_as_on_flink(tmp_path) -> None:
+    async def scheduler(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        response = pb.FromFunction()
+        target = pb.Address(namespace="example", type="greeter", id="alice")
+        for invocation in request.invocations:
+            text = invocation.argument.value.decode()
+            if text.startswith("cancel"):
+                response.invocation_result.delayed_invocations.add(
+                    is_cancellation_request=True, cancellation_token="t"
+                )
+            else:
+                response.invocation_result.delayed_invocations.add(
+                    delay_in_ms=60_000,
+                    target=target,
+                    argument=invocation.argument,
+                    cancellation_token="t",
+                )
+        return reply(response)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        # Send, cancel, send again: allowed (one pending at a time), also within one batch.
+        for text in ("first", "cancel", "again"):
+            await send(engine, "s", text)
+            await idle_but_timers(engine)
+        assert engine.timers_pending == 1 and engine.failure is None
+        await send(engine, "s", "third")  # a second pending one with token "t"
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert isinstance(engine.failure, ProtocolError)
+        text = str(engine.failure)
+        assert (
+            "sent a delayed message with cancellation token 't' while one with that token is still pending"
+            in text
+        )
+        assert "Flink fails the job here" in text
+        assert engine.timers_pending == 1 and engine.store.inbox_size() == 1  # nothing committed
+        # Another sender may use the same token.
+        assert "(id 's')" in text
+
+    run(
+        tmp_path,
+        {"greeter": greeter_handler(), "scheduler": scheduler},
+        scenario,
+        targets="[example/scheduler]",
+    )
+
+
+async def idle_but_timers(engine: Engine) -> None:
+    await wait_until(
+        lambda: engine.is_idle() or engine.only_timers_pending() or engine.failure is not None
+    )
+
+
+def test_expired_state_is_reclaimed_in_the_background(tmp_path) -> None:
+    async def handler(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        if "seen" not in state_of(request):
+            return missing_state(("seen", INT_TYPE, 1, 300))  # AFTER_WRITE, 300 ms
+        return await greeter_handler()(request)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        for key in ("a", "b", "c"):
+            await send(engine, key)
+        await idle(engine)
+        assert len(engine.store.scan_state("example/greeter", "seen", "", 10)) == 3
+        calls = len(fake.requests)
+        # No address is invoked again, and still the expired rows go.
+        await wait_until(
+            lambda: not engine.store.scan_state("example/greeter", "seen", "", 10), timeout=3
+        )
+        assert len(fake.requests) == calls
+
+    run(tmp_path, {"greeter": handler}, scenario)
+
+
+def test_a_cold_start_sends_one_registration_round_trip_per_function_type(tmp_path) -> None:
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await engine.accept(
+            [
+                message
+                for key in range(50)
+                for message in record_messages({"key": f"user{key}", "value": "hi"}, engine.config)
+            ]
+        )
+        await idle(engine)
+        assert len(sink.lines) == 50
+        # The first call comes back asking for the state; the other 49 wait for it instead of
+        # going out without the state and being sent again.
+        assert len(fake.requests) == 51 and engine.registrations_requested == 1
+
+    run(tmp_path, {"greeter": greeter_handler()}, scenario)
+
+
+def test_requests_are_encoded_as_protobuf_encodes_them(tmp_path) -> None:
+    """ToFunction bytes are built by hand (stored arguments embedded as they are); they are the
+    same bytes the generated classes produce."""
+    from statefun.local.engine import _TypeWire
+    from statefun.local.store import StateSpec
+
+    async def main() -> None:
+        config = load_module(write_module(str(tmp_path), 1))
+        store = Store(":memory:")
+        engine = Engine(config, store, {}, log=lambda text: None)
+        specs = {
+            "seen": StateSpec("seen", INT_TYPE, 0, 0),
+            "name": StateSpec("name", "io.statefun.types/string", 2, 60_000),
+            "empty": StateSpec("empty", "x/empty", 0, 0),
+        }
+        engine._set_specs("example/greeter", specs)
+        assert isinstance(engine._wire["example/greeter"], _TypeWire)
+        address = ("example/greeter", "ü" * 70)
+        with store.transaction():
+            store.put_state(address, "seen", int_value(5).value, 10**13)
+            store.put_state(address, "empty", b"", 10**13)
+        long_argument = pb.TypedValue(typename="t/long", has_value=True, value=b"x" * 300)
+        rows = [
+            (1, None, None, int_value(1).SerializeToString()),
+            (2, "example/caller", "", long_argument.SerializeToString()),  # an empty caller id
+            (
+                3,
+                "other/caller",
+                "id-3",
+                pb.TypedValue(typename="t/e", has_value=True).SerializeToString(),
+            ),
+        ]
+        body, expired = engine._build_request(address, rows, 10**13)
+        expected = pb.ToFunction()
+        batch = expected.invocation
+        batch.target.CopyFrom(pb.Address(namespace="example", type="greeter", id="ü" * 70))
+        batch.state.add(state_name="seen", state_value=int_value(5))
+        batch.state.add(state_name="name")
+        batch.state.add(
+            state_name="empty",
+            state_value=pb.TypedValue(typename="x/empty", has_value=True, value=b""),
+        )
+        batch.invocations.add(argument=int_value(1))
+        batch.invocations.add(
+            caller=pb.Address(namespace="example", type="caller"), argument=long_argument
+        )
+        batch.invocations.add(
+            caller=pb.Address(namespace="other", type="caller", id="id-3"),
+            argument=pb.TypedValue(typename="t/e", has_value=True),
+        )
+        assert body == expected.SerializeToString() and expired == []
+        store.close()
+
+    asyncio.run(main())

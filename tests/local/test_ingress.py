@@ -255,3 +255,70 @@ def test_json_values_convert_exactly_as_json_format_does(
     assert decoded == json_format.MessageToDict(
         cls.FromString(encoded), preserving_proto_field_name=True
     )
+
+
+def test_bad_lines_are_numbered_counted_and_shown_up_to_a_limit(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A file of 5,000 bad lines: the file is opened once (the line numbers are counted as it is
+    read, not by reading it again per bad line), the first 100 are shown, all are counted, and a
+    resumed run numbers its lines from where the last one stopped."""
+    import asyncio
+
+    from local_support import write_module
+    from statefun.local import ingress
+    from statefun.local.engine import Engine
+    from statefun.local.ingress import FileSource
+    from statefun.local.store import Store
+
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"key": "k", "value": "v"}\n' + "not json\n" * 5000)
+    opened: list[str] = []
+    real_open = open
+
+    def counting_open(file, *args, **kwargs):  # type: ignore[no-untyped-def]
+        opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(ingress, "open", counting_open, raising=False)
+    logged: list[str] = []
+    db = str(tmp_path / "state.db")
+
+    async def read_once() -> int:
+        config = load_module(write_module(str(tmp_path), 1))
+        store = Store(db)
+        engine = Engine(config, store, {}, log=logged.append)
+        await engine.start()
+        try:
+            source = FileSource(str(path), engine, follow=False)
+            await source.run()
+            return source.rejected
+        finally:
+            await engine.close()
+            store.close()
+
+    assert asyncio.run(read_once()) == 5000
+    assert opened == [str(path)]
+    shown = [line for line in logged if "record skipped" in line]
+    assert len(shown) == 100
+    assert shown[0].startswith(f"{path}:2: record skipped: not a JSON object")
+    assert shown[-1].startswith(f"{path}:101: ")
+    assert f"{path}: further skipped records are counted, not shown" in logged
+
+    with real_open(path, "a") as handle:
+        handle.write('{"key": "k"}\n')
+    logged.clear()
+    assert asyncio.run(read_once()) == 1
+    assert [line for line in logged if "record skipped" in line] == [
+        f"{path}:5002: record skipped: the record has no 'value' (or 'value_base64')"
+    ]
+
+
+def test_text_egress_lines_are_the_json_encoders_bytes() -> None:
+    """Lines of UTF-8 values are built directly; they must equal what the encoder writes."""
+    from statefun.local.egress import _ENCODER
+
+    spec = EgressSpec('example/gr"eets', KAFKA_EGRESS)
+    for key, value in [("k", 'héllo "x" \\ \n\t\u2028\x00'), ("", "v"), ("ü", ""), ("k", "🙂")]:
+        line = egress_line(spec, kafka_argument(value.encode(), key=key), None)
+        expected = {"egress": spec.id, "topic": "out", "key": key or None, "value": value}
+        assert line == _ENCODER.encode(expected)
+        assert json.loads(line) == expected
