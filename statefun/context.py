@@ -9,6 +9,7 @@ from datetime import timedelta
 from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typename
 from statefun.legacy_hints import context_attribute_error, context_subscript_error
 from statefun.messages import EgressMessage, Message
+from statefun.request_reply_pb2 import FromFunction
 from statefun.storage import AddressScopedStorage
 
 __all__ = ["Context", "BatchContext", "DelayedMessage", "batch_context", "caller_address"]
@@ -113,6 +114,7 @@ def batch_context(
 
 
 _new = object.__new__
+DelayedInvocation = FromFunction.DelayedInvocation
 
 
 class BatchContext(Context):
@@ -174,8 +176,8 @@ class BatchContext(Context):
         self._caller = caller
 
     def send(self, message: Message) -> None:
-        if not isinstance(message, Message):
-            raise TypeError(f"send() expects a Message, got {type(message).__name__}")
+        if type(message) is not Message and not isinstance(message, Message):
+            message = _foreign_message(message, "send")
         if message.target_typename not in VALID_TYPENAMES:
             validate_typename(message.target_typename, "the target typename of a sent message")
         self.messages.append(message)
@@ -183,29 +185,98 @@ class BatchContext(Context):
     def send_after(
         self, duration: timedelta, message: Message, cancellation_token: str | None = ""
     ) -> None:
-        if not isinstance(message, Message):
-            raise TypeError(f"send_after() expects a Message, got {type(message).__name__}")
-        if not isinstance(duration, timedelta):
-            raise TypeError(
-                f"send_after() expects a timedelta duration, got {type(duration).__name__}"
-            )
+        milliseconds = _milliseconds(duration)
+        if type(message) is not Message and not isinstance(message, Message):
+            message = _foreign_message(message, "send_after")
         validate_typename(message.target_typename, "the target typename of a delayed message")
-        milliseconds = int(duration.total_seconds() * 1000.0)
+        if cancellation_token is not None and type(cancellation_token) is not str:
+            cancellation_token = _token(cancellation_token, "send_after")
         self.delayed_messages.append(
             DelayedMessage(False, milliseconds, message, cancellation_token)
         )
 
     def cancel_delayed_message(self, cancellation_token: str) -> None:
-        if not cancellation_token or not isinstance(cancellation_token, str):
+        if type(cancellation_token) is not str:
+            cancellation_token = _token(cancellation_token, "cancel_delayed_message")
+        if not cancellation_token:
+            # Upstream sent it, and the runtime then failed the job with
+            # "Can not handle a cancellation request without a cancellation token".
             raise ValueError(
                 "cancel_delayed_message() needs the non-empty cancellation token the message was "
-                f"sent with, got {cancellation_token!r}"
+                "sent with, got ''"
             )
         self.delayed_messages.append(DelayedMessage(True, 0, None, cancellation_token))
 
     def send_egress(self, message: EgressMessage) -> None:
-        if not isinstance(message, EgressMessage):
-            raise TypeError(f"send_egress() expects an EgressMessage, got {type(message).__name__}")
+        if type(message) is not EgressMessage and not isinstance(message, EgressMessage):
+            message = _foreign_egress(message)
         if message.typename not in VALID_TYPENAMES:
             validate_typename(message.typename, "the egress typename")
         self.egresses.append(message)
+
+
+def _milliseconds(duration: timedelta) -> int:
+    # Upstream: int(duration.total_seconds() * 1000.0), so anything with total_seconds() works
+    # and anything else is an AttributeError.
+    try:
+        total_seconds = duration.total_seconds
+    except AttributeError:
+        raise AttributeError(
+            f"send_after() expects a timedelta duration, got {type(duration).__name__} "
+            f"{duration!r}"
+        ) from None
+    return int(total_seconds() * 1000.0)
+
+
+_token_field = DelayedInvocation()
+
+
+def _token(token: typing.Any, method: str) -> str:
+    """A token that is not a ``str``, converted as upstream's protobuf field did (or its error)."""
+    try:
+        _token_field.cancellation_token = token
+    except TypeError:
+        raise TypeError(
+            f"{method}() expects a str cancellation token, got {type(token).__name__} {token!r}"
+        ) from None
+    converted: str = _token_field.cancellation_token
+    _token_field.Clear()
+    return converted
+
+
+def _foreign_message(message: typing.Any, method: str) -> Message:
+    """A ``Message`` with the attributes of an object that only looks like one.
+
+    Upstream took any object and read ``target_typename``, ``target_id`` and
+    ``typed_value`` from it when building the response; those reads (and their
+    ``AttributeError``) happen here.
+    """
+    try:
+        target_typename, target_id = message.target_typename, message.target_id
+        typed_value = message.typed_value
+    except AttributeError as error:
+        raise AttributeError(
+            f"{method}() expects a Message (see message_builder), got {type(message).__name__}: "
+            f"{error}"
+        ) from None
+    converted: Message = _new(Message)
+    converted.target_typename = target_typename
+    converted.target_id = target_id
+    converted._typed_value = typed_value
+    return converted
+
+
+def _foreign_egress(message: typing.Any) -> EgressMessage:
+    """An ``EgressMessage`` with the attributes of an object that only looks like one."""
+    try:
+        typename, typed_value = message.typename, message.typed_value
+    except AttributeError as error:
+        raise AttributeError(
+            "send_egress() expects an EgressMessage (see kafka_egress_message, "
+            f"kinesis_egress_message, egress_message_builder), got {type(message).__name__}: "
+            f"{error}"
+        ) from None
+    converted: EgressMessage = _new(EgressMessage)
+    converted.typename = typename
+    converted._typed_value = typed_value
+    return converted

@@ -11,7 +11,13 @@ from statefun.utils import serialized
 from statefun.request_reply_pb2 import TypedValue
 from statefun.wrapper_types import BoolType, DoubleType, FloatType, IntType, LongType, StringType
 
-__all__ = ["Message", "EgressMessage", "message_builder", "egress_message_builder"]
+__all__ = [
+    "Message",
+    "StrictMessage",
+    "EgressMessage",
+    "message_builder",
+    "egress_message_builder",
+]
 
 T = typing.TypeVar("T")
 
@@ -19,9 +25,12 @@ T = typing.TypeVar("T")
 class Message:
     """A message addressed to a function instance, carrying one typed value.
 
-    The ``as_*`` accessors check the value's typename first: asking for a type
-    the message does not carry raises ``MessageTypeMismatchError`` (a
-    ``TypeError``) instead of decoding garbage.
+    As upstream, ``as_type``/``as_int``/… decode the payload with the type
+    asked for whatever typename the message carries (the playground's HTTP
+    ingress labels JSON as ``io.statefun.types/string``, and functions read it
+    with ``as_type(make_json_type(...))``); ``is_type``/``is_int``/… tell the
+    typename. ``StrictMessage`` (``StatefulFunctions(strict_message_types=True)``)
+    checks it instead.
     """
 
     # A message holds either a protobuf TypedValue (received, or built by the
@@ -100,20 +109,49 @@ class Message:
 
     def as_string(self) -> str | None:
         typed_value = self._typed_value
-        # The common case, a received string, without the generic path's indirections.
-        if (
-            typed_value is not None
-            and typed_value.typename == _STRING_TYPENAME
-            and typed_value.has_value
-        ):
-            return _deserialize_string(typed_value.value)
-        return self.as_type(StringType)
+        # The common case, a received value, without the generic path's indirections.
+        if typed_value is not None:
+            return _deserialize_string(typed_value.value) if typed_value.has_value else None
+        return _deserialize_string(self._value)
 
     def is_type(self, tpe: Type[typing.Any]) -> bool:
         return self.value_typename() == tpe.typename
 
     def as_type(self, tpe: Type[T]) -> T | None:
-        """Decode the value as ``tpe``; ``None`` if the message carries no value."""
+        """Decode the value as ``tpe``, whatever its typename; ``None`` if the message has no value."""
+        typed_value = self._typed_value
+        if typed_value is None:
+            return tpe.serializer().deserialize(self._value)
+        if not typed_value.has_value:
+            return None
+        return tpe.serializer().deserialize(typed_value.value)
+
+    def value_typename(self) -> str:
+        typed_value = self._typed_value
+        return self._value_typename if typed_value is None else typed_value.typename
+
+    def raw_value(self) -> bytes | None:
+        typed_value = self._typed_value
+        if typed_value is None:
+            return self._value
+        return typed_value.value if typed_value.has_value else None
+
+
+class StrictMessage(Message):
+    """A ``Message`` whose ``as_type``/``as_int``/… insist on the typename asked for.
+
+    Asking for a type the message does not carry raises ``MessageTypeMismatchError``
+    (a ``TypeError``) instead of decoding the bytes as that type. Functions
+    receive these when the registry (or the handler) was made with
+    ``strict_message_types=True``.
+    """
+
+    __slots__ = ()
+
+    def as_string(self) -> str | None:
+        return self.as_type(StringType)
+
+    def as_type(self, tpe: Type[T]) -> T | None:
         typed_value = self._typed_value
         if typed_value is None:
             typename, value = self._value_typename, self._value
@@ -127,16 +165,6 @@ class Message:
                 f"{typename!r}, not {tpe.typename!r}"
             )
         return tpe.serializer().deserialize(value)
-
-    def value_typename(self) -> str:
-        typed_value = self._typed_value
-        return self._value_typename if typed_value is None else typed_value.typename
-
-    def raw_value(self) -> bytes | None:
-        typed_value = self._typed_value
-        if typed_value is None:
-            return self._value
-        return typed_value.value if typed_value.has_value else None
 
 
 class EgressMessage:
@@ -184,13 +212,23 @@ class EgressMessage:
 
 
 _new = object.__new__
-_STRING_TYPENAME = StringType.typename
 _deserialize_string = StringType.serializer().deserialize
 
 
 def received_message(target_typename: str, target_id: str, typed_value: TypedValue) -> Message:
     """A ``Message`` around a value the runtime sent; the handler has validated the target."""
     message: Message = _new(Message)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = typed_value
+    return message
+
+
+def received_strict_message(
+    target_typename: str, target_id: str, typed_value: TypedValue
+) -> Message:
+    """``received_message``, as a ``StrictMessage``."""
+    message: Message = _new(StrictMessage)
     message.target_typename = target_typename
     message.target_id = target_id
     message._typed_value = typed_value
@@ -265,6 +303,8 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
         value, tpe = kwargs["value"], kwargs["value_type"]
         if value is None:
             raise ValueError("value can not be missing")
+        if not tpe:
+            raise ValueError("value_type is missing: pass value=<the value>, value_type=<its Type>")
         return message_with_value(target_typename, target_id, tpe.typename, serialized(tpe, value))
     raise TypeError(
         f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "

@@ -12,7 +12,8 @@ import typing
 from statefun import wire
 from statefun.context import BatchContext
 from statefun.messages import EgressMessage, Message
-from statefun.request_reply_pb2 import FromFunction
+from statefun.core import parse_typename
+from statefun.request_reply_pb2 import FromFunction, TypedValue
 
 __all__ = ["missing_values_response", "batch_response"]
 
@@ -44,6 +45,9 @@ def batch_response(context: BatchContext) -> bytes:
     Written out by hand in one pass (see ``statefun.wire``). Length prefixes are
     inlined (`one_byte[n] if n < 0x80 else varint(n)`): this is the per-message
     hot path, and a function call per prefix was a measurable share of it.
+    Messages whose fields are not what the SDK's builders make (an ``int`` id,
+    a ``typed_value`` that is not a ``TypedValue``) go through protobuf as
+    upstream's did, so they fail, or not, exactly as there.
     """
     parts: list[bytes] = []
     append = parts.append
@@ -52,32 +56,43 @@ def batch_response(context: BatchContext) -> bytes:
     typed_value = wire.typed_value
     for name, cell in context._storage._cells.items():
         if cell.dirty:
-            entry = wire.persisted_value_mutation(name, cell.tpe.typename, cell.encoded())
+            entry = wire.persisted_value_mutation(name, cell._codec.typename, cell._data)
             size = len(entry)
             append(b"\x0a" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
     address = wire.address
     for message in context.messages:
-        target = address(message.target_typename, message.target_id)
+        target_id = message.target_id
         received = message._typed_value
-        if received is None:
-            value = typed_value(message._value_typename, message._value)
+        if type(target_id) is not str or (
+            received is not None and type(received) is not TypedValue
+        ):
+            entry = _protobuf_invocation(message)
         else:
-            value = received.SerializeToString()
-        target_size, value_size = len(target), len(value)
-        entry = (
-            b"\x0a"
-            + (one_byte[target_size] if target_size < 0x80 else varint(target_size))
-            + target
-            + b"\x12"
-            + (one_byte[value_size] if value_size < 0x80 else varint(value_size))
-            + value
-        )
+            target = address(message.target_typename, target_id)
+            if received is None:
+                value = typed_value(message._value_typename, message._value)
+            else:
+                value = received.SerializeToString()
+            target_size, value_size = len(target), len(value)
+            entry = (
+                b"\x0a"
+                + (one_byte[target_size] if target_size < 0x80 else varint(target_size))
+                + target
+                + b"\x12"
+                + (one_byte[value_size] if value_size < 0x80 else varint(value_size))
+                + value
+            )
         size = len(entry)
         append(b"\x12" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
     for delayed in context.delayed_messages:
         delayed_message = delayed.message
         if delayed_message is None:
             entry = wire.delayed_cancellation(typing.cast(str, delayed.cancellation_token))
+        elif type(delayed_message.target_id) is not str or (
+            delayed_message._typed_value is not None
+            and type(delayed_message._typed_value) is not TypedValue
+        ):
+            entry = _protobuf_delayed(delayed_message, delayed.duration, delayed.cancellation_token)
         else:
             entry = wire.delayed_invocation(
                 delayed.duration,
@@ -92,8 +107,13 @@ def batch_response(context: BatchContext) -> bytes:
         received = egress._typed_value
         if received is None:
             value = typed_value(egress._value_typename, egress._value)
-        else:
+        elif type(received) is TypedValue:
             value = received.SerializeToString()
+        else:
+            entry = _protobuf_egress(egress)
+            size = len(entry)
+            append(b"\x22" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
+            continue
         value_size = len(value)
         entry = (
             egress_prefix(egress.typename)
@@ -116,3 +136,38 @@ def _argument(message: Message | EgressMessage) -> bytes:
     if typed_value is None:
         return wire.typed_value(message._value_typename, message._value)
     return typed_value.SerializeToString()
+
+
+# Upstream's own way of filling the response, for values the hand encoder does not take:
+# the protobuf field assignments accept and refuse exactly what they did there.
+
+
+def _protobuf_target(target: typing.Any, typename: str, target_id: typing.Any) -> None:
+    namespace, name = parse_typename(typename)
+    target.namespace = namespace
+    target.type = name
+    target.id = target_id
+
+
+def _protobuf_invocation(message: Message) -> bytes:
+    invocation = FromFunction.Invocation()
+    _protobuf_target(invocation.target, message.target_typename, message.target_id)
+    invocation.argument.CopyFrom(message.typed_value)
+    return invocation.SerializeToString()
+
+
+def _protobuf_delayed(message: Message, duration: int, cancellation_token: str | None) -> bytes:
+    delayed = FromFunction.DelayedInvocation()
+    _protobuf_target(delayed.target, message.target_typename, message.target_id)
+    delayed.delay_in_ms = duration
+    delayed.argument.CopyFrom(message.typed_value)
+    if cancellation_token is not None:
+        delayed.cancellation_token = cancellation_token
+    return delayed.SerializeToString()
+
+
+def _protobuf_egress(message: EgressMessage) -> bytes:
+    egress = FromFunction.EgressMessage()
+    egress.egress_namespace, egress.egress_type = parse_typename(message.typename)
+    egress.argument.CopyFrom(message.typed_value)
+    return egress.SerializeToString()

@@ -7,6 +7,7 @@ import typing
 from datetime import timedelta
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from statefun import (
     Context,
@@ -306,31 +307,42 @@ def test_user_exception_propagates_and_nothing_is_returned() -> None:
 
 
 @pytest.mark.parametrize(
-    "body, fragment",
+    "body, fragment, upstream",
     [
-        (b"", "empty request body"),
-        (b"\xff\xff\xff", "not a ToFunction message"),
-        (request("ex/fn", "a", [hello()])[:-3], "not a ToFunction message"),
-        (ToFunction().SerializeToString() + b"\x08\x01", "no invocation batch"),
+        (b"", "empty request body", AttributeError),
+        (b"\xff\xff\xff", "not a ToFunction message", DecodeError),
+        (request("ex/fn", "a", [hello()])[:-3], "not a ToFunction message", DecodeError),
+        (ToFunction().SerializeToString() + b"\x08\x01", "no invocation batch", AttributeError),
+        (b"\xa2\x06\x00", "no target address", AttributeError),
     ],
 )
-def test_malformed_bodies(body: bytes, fragment: str) -> None:
+def test_malformed_bodies(body: bytes, fragment: str, upstream: type[Exception]) -> None:
+    # Each is also the exception upstream raised for the same body.
     handler = handler_for(lambda c, m: None)
-    with pytest.raises(MalformedRequestError, match=fragment):
+    with pytest.raises(MalformedRequestError, match=fragment) as raised:
         handler.handle_sync(body)
-    with pytest.raises(MalformedRequestError, match=fragment):
+    assert isinstance(raised.value, upstream)
+    with pytest.raises(upstream, match=fragment):
         asyncio.run(handler.handle_async(body))
 
 
-def test_target_without_type_or_id_is_malformed() -> None:
+def test_target_without_type_or_id_is_malformed_as_upstreams_key_and_value_errors() -> None:
     handler = handler_for(lambda c, m: None)
     no_type = ToFunction()
     no_type.invocation.target.namespace = "ex"
     no_type.invocation.target.id = "a"
-    with pytest.raises(MalformedRequestError, match="no target function type"):
+    with pytest.raises(MalformedRequestError, match="no target function type") as key_error:
         handler.handle_sync(no_type.SerializeToString())
-    with pytest.raises(MalformedRequestError, match="no target id"):
+    assert isinstance(key_error.value, KeyError) and key_error.value.args == ("ex/",)
+    with pytest.raises(MalformedRequestError, match="no target id") as value_error:
         handler.handle_sync(request("ex/fn", "", [hello()]))
+    assert isinstance(value_error.value, ValueError)
+    # Upstream only failed when it made the first Message: without invocations, or with state
+    # missing, the same request is answered.
+    assert handler.handle_sync(request("ex/fn", "", [])) == b""
+    counting = handler_for(lambda c, m: None, [ValueSpec("seen", IntType)])
+    response = FromFunction.FromString(counting.handle_sync(request("ex/fn", "", [hello()])))
+    assert response.HasField("incomplete_invocation_context")
 
 
 def test_unknown_function() -> None:
