@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import typing
 from datetime import timedelta
 
@@ -11,6 +12,7 @@ from google.protobuf.message import DecodeError
 
 from statefun import (
     Context,
+    FloatType,
     IntType,
     Message,
     RequestReplyHandler,
@@ -18,6 +20,7 @@ from statefun import (
     StringType,
     ValueSpec,
     kafka_egress_message,
+    make_json_type,
     message_builder,
 )
 from statefun.errors import (
@@ -479,3 +482,40 @@ def test_batches_of_every_length_prefix_size_are_read(size: int) -> None:
     handler = handler_for(lambda c, m: received.append(len(m.as_string() or "")))
     handler.handle_sync(request("ex/fn", "a", [hello("x" * size)]))
     assert received == [size]
+
+
+def test_what_a_function_sends_does_not_depend_on_the_batching() -> None:
+    # Upstream stored each value at its assignment, so a read always saw the round trip; the
+    # same invocations give the same messages whether the runtime sends them together or not.
+    ratio_type, doc_type = FloatType, make_json_type("ex/doc")
+
+    def accumulate(context: Context, message: Message) -> None:
+        ratio = context.storage.ratio or 0.0
+        context.storage.ratio = ratio + 0.1
+        doc = context.storage.doc or {"seen": []}
+        doc["seen"].append((message.as_string(), ratio))
+        context.storage.doc = doc
+        doc["seen"].append("changed after the assignment: not stored")
+        context.send(message_builder("ex/out", "1", value=context.storage.doc, value_type=doc_type))
+
+    specs = [ValueSpec("ratio", ratio_type), ValueSpec("doc", doc_type)]
+    handler = handler_for(accumulate, specs)
+    names = [f"n{position}" for position in range(6)]
+
+    def run(batches: list[list[str]]) -> list[bytes]:
+        state: dict[str, typing.Any] = {"ratio": None, "doc": None}
+        sent = []
+        for batch in batches:
+            result = response(handler.handle_sync(request("ex/fn", "a", map(hello, batch), state)))
+            sent += [m.argument.value for m in result.invocation_result.outgoing_messages]
+            for mutation in result.invocation_result.state_mutations:
+                state[mutation.state_name] = mutation.state_value
+        return sent
+
+    together = run([names])
+    assert together == run([[name] for name in names]) == run([names[:2], names[2:5], names[5:]])
+    seen = doc_type.serializer().deserialize(together[-1])["seen"]
+    # Tuples come back as lists, ratios as float32 values, the late change is not there.
+    assert [name for name, _ in seen] == names
+    assert seen[1][1] == 0.10000000149011612
+    assert all(ratio == struct.unpack("<f", struct.pack("<f", ratio))[0] for _, ratio in seen)
