@@ -7,7 +7,7 @@ import typing
 from datetime import timedelta
 
 from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typename
-from statefun.legacy_hints import context_attribute_error, context_subscript_error
+from statefun.legacy_hints import add_context_hints, context_subscript_error
 from statefun.messages import EgressMessage, Message
 from statefun.request_reply_pb2 import FromFunction
 from statefun.storage import AddressScopedStorage
@@ -20,11 +20,8 @@ class Context(abc.ABC):
 
     __slots__ = ()
 
-    # These only run where a lookup has already failed; they explain 2.x-style calls
-    # (context.state('x'), context['x'], context.pack_and_send(...)) on a 3.x context.
-    def __getattr__(self, name: str) -> typing.NoReturn:
-        raise context_attribute_error(self, name)
-
+    # These explain 2.x-style calls (context['x'], and with add_context_hints below
+    # context.state('x'), context.pack_and_send(...)) on a 3.x context.
     def __getitem__(self, name: str) -> typing.NoReturn:
         raise context_subscript_error(name, "context[{name}]")
 
@@ -65,6 +62,9 @@ class Context(abc.ABC):
 
     def send_egress(self, message: EgressMessage) -> None:
         """Send ``message`` to the egress it is addressed to."""
+
+
+add_context_hints(Context)
 
 
 class DelayedMessage(typing.NamedTuple):

@@ -6,7 +6,7 @@ import typing
 
 from statefun.core import Type
 from statefun.errors import MessageTypeMismatchError
-from statefun.legacy_hints import message_attribute_error
+from statefun.legacy_hints import add_message_hints
 from statefun.utils import serialized
 from statefun.request_reply_pb2 import TypedValue
 from statefun.wrapper_types import BoolType, DoubleType, FloatType, IntType, LongType, StringType
@@ -70,10 +70,6 @@ class Message:
             f"value_typename={self.value_typename()!r})"
         )
 
-    def __getattr__(self, name: str) -> typing.NoReturn:
-        # Only reached when normal lookup fails: explains 2.x calls such as message.Unpack(...).
-        raise message_attribute_error(self, name)
-
     def is_bool(self) -> bool:
         return self.is_type(BoolType)
 
@@ -135,6 +131,10 @@ class Message:
         if typed_value is None:
             return self._value
         return typed_value.value if typed_value.has_value else None
+
+
+# message.Unpack(...) and the other 2.x calls explain themselves (statefun.legacy_hints).
+add_message_hints(Message)
 
 
 class StrictMessage(Message):
@@ -288,7 +288,8 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
     ``value_type``.
     """
     if len(kwargs) == 1:
-        ((keyword, value),) = kwargs.items()
+        (keyword,) = kwargs
+        value = kwargs[keyword]
         builtin = _BUILTIN_SERIALIZERS.get(keyword)
         if builtin is None:
             raise ValueError(
@@ -298,18 +299,31 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
         if value is None:
             raise ValueError("value can not be missing")
         value_typename, serialize = builtin
-        return message_with_value(target_typename, target_id, value_typename, serialize(value))
-    if len(kwargs) == 2:
+        data = serialize(value)
+    elif len(kwargs) == 2:
         value, tpe = kwargs["value"], kwargs["value_type"]
         if value is None:
             raise ValueError("value can not be missing")
         if not tpe:
             raise ValueError("value_type is missing: pass value=<the value>, value_type=<its Type>")
-        return message_with_value(target_typename, target_id, tpe.typename, serialized(tpe, value))
-    raise TypeError(
-        f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "
-        f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
-    )
+        value_typename, data = tpe.typename, serialized(tpe, value)
+    else:
+        raise TypeError(
+            f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "
+            f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
+        )
+    # message_with_value(...), inlined: this runs for every message a function sends.
+    if not target_typename:
+        raise ValueError("target_typename can not be missing")
+    if not target_id:
+        raise ValueError("target_id can not be missing")
+    message: Message = _new(Message)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = None
+    message._value_typename = value_typename
+    message._value = data
+    return message
 
 
 def egress_message_builder(

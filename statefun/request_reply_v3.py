@@ -12,7 +12,7 @@ import typing
 
 from statefun.context import UNRESOLVED_CALLER, BatchContext, batch_context
 from statefun.event_loops import run_coroutine
-from statefun.messages import Message, received_message, received_strict_message
+from statefun.messages import Message, StrictMessage
 from statefun.request_parsing import malformed, parse_request
 from statefun.responses import batch_response, missing_values_response
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
@@ -25,7 +25,7 @@ UserFacingContext = BatchContext
 
 # The function, its context, the invocations, and the target's typename and id.
 _Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str]
-_MessageFactory = typing.Callable[[str, str, typing.Any], Message]
+_new = object.__new__
 
 
 class RequestReplyHandler:
@@ -42,7 +42,7 @@ class RequestReplyHandler:
     default (``None``) follows the registry's own ``strict_message_types``.
     """
 
-    __slots__ = ("_registry", "_functions", "_strict", "_make_message")
+    __slots__ = ("_registry", "_functions", "_strict", "_message_class")
 
     def __init__(
         self, functions: StatefulFunctions, *, strict_message_types: bool | None = None
@@ -71,14 +71,12 @@ class RequestReplyHandler:
         strict = self._strict
         if strict is None:
             strict = bool(getattr(functions, "strict_message_types", False))
-        self._make_message: _MessageFactory = (
-            received_strict_message if strict else received_message
-        )
+        self._message_class: type[Message] = StrictMessage if strict else Message
 
     @property
     def strict_message_types(self) -> bool:
         """Whether functions receive ``StrictMessage``s (see the class docstring)."""
-        return self._make_message is received_strict_message
+        return self._message_class is StrictMessage
 
     def __call__(self, request_bytes: bytes) -> bytes:
         """The 2.x calling convention, ``handler(request_bytes)``: the same as ``handle_sync``."""
@@ -128,18 +126,23 @@ class RequestReplyHandler:
         if isinstance(begun, bytes):
             return begun
         function, context, invocations, typename, id = begun
-        make_message = self._make_message
+        message_class = self._message_class
         if function.is_async:
             run_coroutine(
-                _invoke_all_async(function, context, invocations, typename, id, make_message)
+                _invoke_all_async(function, context, invocations, typename, id, message_class)
             )
             return batch_response(context)
         fun = function.fun
         for invocation in invocations:
-            # context.set_invocation(invocation), inlined: this runs per invocation.
+            # context.set_invocation(invocation) and messages.received_message(...), inlined:
+            # this runs per invocation.
             context._invocation = invocation
             context._caller = UNRESOLVED_CALLER
-            result = fun(context, make_message(typename, id, invocation.argument))
+            message = _new(message_class)
+            message.target_typename = typename
+            message.target_id = id
+            message._typed_value = invocation.argument
+            result = fun(context, message)
             if result is not None and inspect.isawaitable(result):
                 run_coroutine(_await(result))
         return batch_response(context)
@@ -150,17 +153,21 @@ class RequestReplyHandler:
         if isinstance(begun, bytes):
             return begun
         function, context, invocations, typename, id = begun
-        make_message = self._make_message
+        message_class = self._message_class
         if function.is_async:
-            await _invoke_all_async(function, context, invocations, typename, id, make_message)
+            await _invoke_all_async(function, context, invocations, typename, id, message_class)
             return batch_response(context)
         # A sync function is called directly, as upstream does, without an extra coroutine.
         fun = function.fun
         for invocation in invocations:
-            # context.set_invocation(invocation), inlined: this runs per invocation.
+            # As in handle_sync.
             context._invocation = invocation
             context._caller = UNRESOLVED_CALLER
-            result = fun(context, make_message(typename, id, invocation.argument))
+            message = _new(message_class)
+            message.target_typename = typename
+            message.target_id = id
+            message._typed_value = invocation.argument
+            result = fun(context, message)
             if result is not None and inspect.isawaitable(result):
                 await result
         return batch_response(context)
@@ -176,12 +183,16 @@ async def _invoke_all_async(
     invocations: typing.Any,
     typename: str,
     id: str,
-    make_message: _MessageFactory,
+    message_class: type[Message],
 ) -> None:
     fun = function.fun
     for invocation in invocations:
         context._invocation = invocation
         context._caller = UNRESOLVED_CALLER
-        result = fun(context, make_message(typename, id, invocation.argument))
+        message = _new(message_class)
+        message.target_typename = typename
+        message.target_id = id
+        message._typed_value = invocation.argument
+        result = fun(context, message)
         if result is not None and inspect.isawaitable(result):
             await result

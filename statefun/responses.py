@@ -42,24 +42,27 @@ def missing_values_response(missing_specs: typing.Sequence[typing.Any]) -> bytes
 def batch_response(context: BatchContext) -> bytes:
     """The serialized ``FromFunction`` for what the batch did; ``b""`` if it did nothing.
 
-    Written out by hand in one pass (see ``statefun.wire``). Length prefixes are
-    inlined (`one_byte[n] if n < 0x80 else varint(n)`): this is the per-message
-    hot path, and a function call per prefix was a measurable share of it.
-    Messages whose fields are not what the SDK's builders make (an ``int`` id,
-    a ``typed_value`` that is not a ``TypedValue``) go through protobuf as
-    upstream's did, so they fail, or not, exactly as there.
+    Written out by hand in one pass (see ``statefun.wire``) into one list of
+    parts joined at the end. The prefix caches are read and length prefixes
+    written inline (`one_byte[n] if n < 0x80 else varint(n)`): this is the
+    per-message hot path, and a function call per field was a measurable
+    share of it. Messages whose fields are not what the SDK's builders make (an
+    ``int`` id, a ``typed_value`` that is not a ``TypedValue``) go through
+    protobuf as upstream's did, so they fail, or not, exactly as there.
     """
     parts: list[bytes] = []
-    append = parts.append
+    append, extend = parts.append, parts.extend
     one_byte = wire.ONE_BYTE
     varint = wire.varint
-    typed_value = wire.typed_value
+    value_prefixes = wire._typed_value_prefixes
+    value_prefix = wire.typed_value_prefix
     for name, cell in context._storage._cells.items():
         if cell.dirty:
             entry = wire.persisted_value_mutation(name, cell._codec.typename, cell._data)
             size = len(entry)
-            append(b"\x0a" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
-    address = wire.address
+            extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
+    address_prefixes = wire._address_prefixes
+    address_prefix = wire.address_prefix
     for message in context.messages:
         target_id = message.target_id
         received = message._typed_value
@@ -67,23 +70,42 @@ def batch_response(context: BatchContext) -> bytes:
             received is not None and type(received) is not TypedValue
         ):
             entry = _protobuf_invocation(message)
+            size = len(entry)
+            extend((b"\x12", one_byte[size] if size < 0x80 else varint(size), entry))
+            continue
+        typename = message.target_typename
+        target = address_prefixes.get(typename) or address_prefix(typename)
+        if target_id:
+            encoded_id = target_id.encode("utf-8")
+            size = len(encoded_id)
+            target += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + encoded_id
+        if received is None:
+            typename = message._value_typename
+            value = value_prefixes.get(typename) or value_prefix(typename)
+            raw = message._value
+            if raw:
+                size = len(raw)
+                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + raw
         else:
-            target = address(message.target_typename, target_id)
-            if received is None:
-                value = typed_value(message._value_typename, message._value)
-            else:
-                value = received.SerializeToString()
-            target_size, value_size = len(target), len(value)
-            entry = (
-                b"\x0a"
-                + (one_byte[target_size] if target_size < 0x80 else varint(target_size))
-                + target
-                + b"\x12"
-                + (one_byte[value_size] if value_size < 0x80 else varint(value_size))
-                + value
+            value = received.SerializeToString()
+        target_size, value_size = len(target), len(value)
+        if target_size < 0x80 and value_size < 0x80:
+            size = target_size + value_size + 4
+            extend(
+                (
+                    b"\x12",
+                    one_byte[size] if size < 0x80 else varint(size),
+                    b"\x0a",
+                    one_byte[target_size],
+                    target,
+                    b"\x12",
+                    one_byte[value_size],
+                    value,
+                )
             )
-        size = len(entry)
-        append(b"\x12" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
+        else:
+            entry = wire.outgoing_invocation(target, value)
+            extend((b"\x12", varint(len(entry)), entry))
     for delayed in context.delayed_messages:
         delayed_message = delayed.message
         if delayed_message is None:
@@ -96,33 +118,42 @@ def batch_response(context: BatchContext) -> bytes:
         else:
             entry = wire.delayed_invocation(
                 delayed.duration,
-                address(delayed_message.target_typename, delayed_message.target_id),
+                wire.address(delayed_message.target_typename, delayed_message.target_id),
                 _argument(delayed_message),
                 delayed.cancellation_token,
             )
         size = len(entry)
-        append(b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
-    egress_prefix = wire.egress_prefix
+        extend((b"\x1a", one_byte[size] if size < 0x80 else varint(size), entry))
     for egress in context.egresses:
         received = egress._typed_value
         if received is None:
-            value = typed_value(egress._value_typename, egress._value)
+            typename = egress._value_typename
+            value = value_prefixes.get(typename) or value_prefix(typename)
+            raw = egress._value
+            if raw:
+                size = len(raw)
+                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + raw
         elif type(received) is TypedValue:
             value = received.SerializeToString()
         else:
             entry = _protobuf_egress(egress)
             size = len(entry)
-            append(b"\x22" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
+            extend((b"\x22", one_byte[size] if size < 0x80 else varint(size), entry))
             continue
+        typename = egress.typename
+        prefix = address_prefixes.get(typename) or address_prefix(typename)
         value_size = len(value)
-        entry = (
-            egress_prefix(egress.typename)
-            + b"\x1a"
-            + (one_byte[value_size] if value_size < 0x80 else varint(value_size))
-            + value
+        size = len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(varint(value_size)))
+        extend(
+            (
+                b"\x22",
+                one_byte[size] if size < 0x80 else varint(size),
+                prefix,
+                b"\x1a",
+                one_byte[value_size] if value_size < 0x80 else varint(value_size),
+                value,
+            )
         )
-        size = len(entry)
-        append(b"\x22" + (one_byte[size] if size < 0x80 else varint(size)) + entry)
     if not parts:
         # Upstream never sets the oneof when nothing happened: the body is empty.
         return b""

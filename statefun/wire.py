@@ -21,7 +21,9 @@ __all__ = [
     "string_field",
     "bytes_field",
     "typed_value_prefix",
+    "address_prefix",
     "address",
+    "modify_prefix",
     "typed_value",
     "persisted_value_mutation",
     "outgoing_invocation",
@@ -89,7 +91,6 @@ def message_field(tag: bytes, payload: bytes) -> bytes:
 _PREFIX_CACHE_LIMIT = 4096
 _typed_value_prefixes: dict[str, bytes] = {}
 _address_prefixes: dict[str, bytes] = {}
-_egress_prefixes: dict[str, bytes] = {}
 _kafka_topics: dict[str, bytes] = {}
 _modify_prefixes: dict[str, bytes] = {}
 
@@ -114,8 +115,8 @@ def typed_value(typename: str, value: bytes) -> bytes:
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
 
 
-def address(typename: str, id: str) -> bytes:
-    """An ``Address`` for the function type ``namespace/name`` and ``id``."""
+def address_prefix(typename: str) -> bytes:
+    """The ``namespace`` and ``type`` fields of an ``Address`` for ``namespace/name``."""
     prefix = _address_prefixes.get(typename)
     if prefix is None:
         namespace, name = parse_typename(typename)
@@ -123,6 +124,12 @@ def address(typename: str, id: str) -> bytes:
         if len(_address_prefixes) >= _PREFIX_CACHE_LIMIT:
             _address_prefixes.clear()
         _address_prefixes[typename] = prefix
+    return prefix
+
+
+def address(typename: str, id: str) -> bytes:
+    """An ``Address`` for the function type ``namespace/name`` and ``id``."""
+    prefix = _address_prefixes.get(typename) or address_prefix(typename)
     if not id:
         return prefix
     encoded_id = id.encode("utf-8")
@@ -130,16 +137,22 @@ def address(typename: str, id: str) -> bytes:
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_id
 
 
-def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
-    """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
-    if value is None:
-        return string_field(b"\x12", state_name)
+def modify_prefix(state_name: str) -> bytes:
+    """``mutation_type = MODIFY`` and ``state_name`` of a ``PersistedValueMutation``."""
     prefix = _modify_prefixes.get(state_name)
     if prefix is None:
         prefix = b"\x08\x01" + string_field(b"\x12", state_name)
         if len(_modify_prefixes) >= _PREFIX_CACHE_LIMIT:
             _modify_prefixes.clear()
         _modify_prefixes[state_name] = prefix
+    return prefix
+
+
+def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
+    """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
+    if value is None:
+        return string_field(b"\x12", state_name)
+    prefix = _modify_prefixes.get(state_name) or modify_prefix(state_name)
     state_value = typed_value(typename, value)
     size = len(state_value)
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + state_value
@@ -166,15 +179,11 @@ def delayed_cancellation(cancellation_token: str) -> bytes:
 
 
 def egress_prefix(typename: str) -> bytes:
-    """``egress_namespace`` and ``egress_type`` of an ``EgressMessage`` to ``typename``."""
-    prefix = _egress_prefixes.get(typename)
-    if prefix is None:
-        namespace, name = parse_typename(typename)
-        prefix = string_field(b"\x0a", namespace) + string_field(b"\x12", name)
-        if len(_egress_prefixes) >= _PREFIX_CACHE_LIMIT:
-            _egress_prefixes.clear()
-        _egress_prefixes[typename] = prefix
-    return prefix
+    """``egress_namespace`` and ``egress_type`` of an ``EgressMessage`` to ``typename``.
+
+    The same fields (1 and 2, strings) as an ``Address``'s namespace and type.
+    """
+    return _address_prefixes.get(typename) or address_prefix(typename)
 
 
 def egress_message(typename: str, argument: bytes) -> bytes:
