@@ -104,7 +104,7 @@ def batch_context(
     context: BatchContext = _new(BatchContext)
     context._address = None
     context._target = (namespace, name, id, typename)
-    context._storage = storage
+    context.storage = storage
     context._caller = None
     context._invocation = None
     context.messages = []
@@ -127,7 +127,9 @@ class BatchContext(Context):
     __slots__ = (
         "_address",
         "_target",
-        "_storage",
+        # A plain attribute, not a property as in Context: functions read it for every state
+        # access, and a property costs a Python call each time.
+        "storage",
         "_caller",
         "_invocation",
         "messages",
@@ -138,7 +140,7 @@ class BatchContext(Context):
     def __init__(self, address: SdkAddress | None, storage: AddressScopedStorage) -> None:
         self._address = address
         self._target: tuple[str, str, str, str] | None = None
-        self._storage = storage
+        self.storage: AddressScopedStorage = storage
         self._caller: SdkAddress | None = None
         self._invocation: _CallerSource | None = None
         self.messages: list[Message] = []
@@ -153,10 +155,6 @@ class BatchContext(Context):
             namespace, name, id, typename = typing.cast(tuple[str, str, str, str], self._target)
             address = self._address = new_address(namespace, name, id, typename)
         return address
-
-    @property
-    def storage(self) -> AddressScopedStorage:
-        return self._storage
 
     @property
     def caller(self) -> SdkAddress | None:

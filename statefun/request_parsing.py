@@ -22,8 +22,8 @@ def parse_request(request_bytes: bytes) -> ToFunction.InvocationBatchRequest:
     ``AttributeError`` for a body without an invocation batch (upstream went on
     with an empty target and failed reading ``None.typename``).
     """
-    if not isinstance(request_bytes, bytes):
-        if isinstance(request_bytes, (bytearray, memoryview)):
+    if type(request_bytes) is not bytes:
+        if isinstance(request_bytes, (bytes, bytearray, memoryview)):
             request_bytes = bytes(request_bytes)
         else:
             raise TypeError(

@@ -17,6 +17,15 @@ from statefun.request_reply_pb2 import FromFunction, TypedValue
 
 __all__ = ["missing_values_response", "batch_response"]
 
+# Module-level names for what the hot path reads: one dictionary lookup instead of two.
+_ONE_BYTE = wire.ONE_BYTE
+_varint = wire.varint
+_VALUE_PREFIXES = wire._typed_value_prefixes
+_value_prefix = wire.typed_value_prefix
+_ADDRESS_PREFIXES = wire._address_prefixes
+_address_prefix = wire.address_prefix
+_MODIFY_PREFIXES = wire._modify_prefixes
+
 _AFTER_INVOKE = FromFunction.ExpirationSpec.AFTER_INVOKE
 _AFTER_WRITE = FromFunction.ExpirationSpec.AFTER_WRITE
 
@@ -51,18 +60,42 @@ def batch_response(context: BatchContext) -> bytes:
     protobuf as upstream's did, so they fail, or not, exactly as there.
     """
     parts: list[bytes] = []
-    append, extend = parts.append, parts.extend
-    one_byte = wire.ONE_BYTE
-    varint = wire.varint
-    value_prefixes = wire._typed_value_prefixes
-    value_prefix = wire.typed_value_prefix
-    for name, cell in context._storage._cells.items():
+    extend = parts.extend
+    one_byte = _ONE_BYTE
+    varint = _varint
+    value_prefixes = _VALUE_PREFIXES
+    value_prefix = _value_prefix
+    for name, cell in context.storage._cells.items():
         if cell.dirty:
-            entry = wire.persisted_value_mutation(name, cell._codec.typename, cell._data)
-            size = len(entry)
-            extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
-    address_prefixes = wire._address_prefixes
-    address_prefix = wire.address_prefix
+            data = cell._data
+            if data is None:
+                # DELETE is enum 0: only the state name is written.
+                entry = wire.string_field(b"\x12", name)
+                size = len(entry)
+                extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
+                continue
+            typename = cell._codec.typename
+            value = value_prefixes.get(typename) or value_prefix(typename)
+            if data:
+                size = len(data)
+                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + data
+            prefix = _MODIFY_PREFIXES.get(name) or wire.modify_prefix(name)
+            value_size = len(value)
+            size = (
+                len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(varint(value_size)))
+            )
+            extend(
+                (
+                    b"\x0a",
+                    one_byte[size] if size < 0x80 else varint(size),
+                    prefix,
+                    b"\x1a",
+                    one_byte[value_size] if value_size < 0x80 else varint(value_size),
+                    value,
+                )
+            )
+    address_prefixes = _ADDRESS_PREFIXES
+    address_prefix = _address_prefix
     for message in context.messages:
         target_id = message.target_id
         received = message._typed_value

@@ -87,13 +87,16 @@ _IMMUTABLE = frozenset({int, float, bool, str, bytes, type(None)})
 class StateCodec:
     """What the storage knows about one state's type, worked out once at registration."""
 
-    __slots__ = ("typename", "serializer", "pure", "assigned_type")
+    __slots__ = ("typename", "serializer", "serialize", "pure", "assigned_type")
 
     def __init__(self, tpe: Type[typing.Any]) -> None:
         self.typename = tpe.typename
         serializer = tpe.serializer() if type(tpe) in _FIXED_SERIALIZER_TYPES else None
         # None: a Type of the user's own, whose serializer() is called on every use as upstream did.
         self.serializer: TypeSerializer[typing.Any] | None = serializer
+        self.serialize: typing.Callable[[typing.Any], bytes] | None = (
+            serializer.serialize if serializer is not None else None
+        )
         self.pure = serializer is not None and type(serializer) in _PURE_SERIALIZERS
         self.assigned_type: type | None = (
             serializer.ASSIGNED_TYPE
@@ -174,21 +177,13 @@ class Cell(typing.Generic[T]):
         if val is None:
             raise ValueError("provided value must not be None. To delete a value, please use del.")
         codec = self._codec
-        serializer = codec.serializer or self.tpe.serializer()
+        serialize = codec.serialize or self.tpe.serializer().serialize
         try:
-            data = serializer.serialize(val)
+            data = serialize(val)
             if type(data) is not bytes:
                 data = _as_bytes(codec.typename, data)
         except Exception as error:
-            shown = repr(val)
-            if len(shown) > 200:
-                shown = shown[:200] + "..."
-            raise derived_error(
-                StateEncodingError,
-                error,
-                f"cannot store {type(val).__name__} value {shown} in state "
-                f"{self.name or '?'!r} as {codec.typename}: {type(error).__name__}: {error}",
-            ) from error
+            raise _encoding_error(self, val, error) from error
         self._data = data
         self._received = None
         self.dirty = True
@@ -227,6 +222,18 @@ class Cell(typing.Generic[T]):
         self.dirty = False
         self._data = None
         self._value, self._cached = None, False
+
+
+def _encoding_error(cell: Cell[typing.Any], value: typing.Any, error: Exception) -> BaseException:
+    shown = repr(value)
+    if len(shown) > 200:
+        shown = shown[:200] + "..."
+    return derived_error(
+        StateEncodingError,
+        error,
+        f"cannot store {type(value).__name__} value {shown} in state {cell.name or '?'!r} as "
+        f"{cell._codec.typename}: {type(error).__name__}: {error}",
+    )
 
 
 _new = object.__new__
@@ -275,11 +282,27 @@ class AddressScopedStorage:
 
     def __setattr__(self, name: str, value: typing.Any) -> None:
         # Every state write lands here (a __setattr__ override takes precedence over the
-        # properties' setters).
+        # properties' setters). Cell.set, inlined: this runs for every state write.
         cell = self._cells.get(name)
         if cell is None:
             raise self._unknown(name)
-        cell.set(value)
+        if value is None:
+            raise ValueError("provided value must not be None. To delete a value, please use del.")
+        codec = cell._codec
+        serialize = codec.serialize or cell.tpe.serializer().serialize
+        try:
+            data = serialize(value)
+            if type(data) is not bytes:
+                data = _as_bytes(codec.typename, data)
+        except Exception as error:
+            raise _encoding_error(cell, value, error) from error
+        cell._data = data
+        cell._received = None
+        cell.dirty = True
+        if type(value) is codec.assigned_type:
+            cell._value, cell._cached = value, True
+        else:
+            cell._cached = False
 
     def __delattr__(self, name: str) -> None:
         if name not in self._cells:
@@ -382,7 +405,15 @@ def resolve_cells(
             name = spec.name
             if value.state_name != name:
                 break
-            cells[name] = _received_cell(spec.type, name, codecs[position], value.state_value)
+            # _received_cell(...), inlined: this runs for every state of every request.
+            cell: Cell[typing.Any] = _new(Cell)
+            cell.tpe = spec.type
+            cell.name = name
+            cell.dirty = False
+            cell._codec = codecs[position]
+            cell._received = value.state_value
+            cell._cached = False
+            cells[name] = cell
             position += 1
         else:
             return None, cells
