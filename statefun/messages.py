@@ -280,6 +280,25 @@ _BUILTIN_SERIALIZERS: dict[str, tuple[str, typing.Callable[[typing.Any], bytes]]
 }
 
 
+_STRING_TYPENAME = StringType.typename
+# Field 1's tag and a one-byte length: the start of a short StringWrapper.
+_STRING_FIELDS = [b"\x0a" + bytes((size,)) for size in range(0x80)]
+
+
+def _builtin_value(keyword: str, value: typing.Any) -> tuple[str, bytes]:
+    """The typename and bytes of ``int_value=...``, ``str_value=...``, …"""
+    builtin = _BUILTIN_SERIALIZERS.get(keyword)
+    if builtin is None:
+        raise ValueError(
+            f"Could not deduce the value type from {keyword!r}: use one of "
+            f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
+        )
+    if value is None:
+        raise ValueError("value can not be missing")
+    value_typename, serialize = builtin
+    return value_typename, serialize(value)
+
+
 def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) -> Message:
     """Build a message to ``target_typename``/``target_id``.
 
@@ -290,16 +309,12 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
     if len(kwargs) == 1:
         (keyword,) = kwargs
         value = kwargs[keyword]
-        builtin = _BUILTIN_SERIALIZERS.get(keyword)
-        if builtin is None:
-            raise ValueError(
-                f"Could not deduce the value type from {keyword!r}: use one of "
-                f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
-            )
-        if value is None:
-            raise ValueError("value can not be missing")
-        value_typename, serialize = builtin
-        data = serialize(value)
+        if keyword == "str_value" and type(value) is str and value.isascii() and len(value) < 0x80:
+            # StringType's encoding of a short ASCII string, inlined: the most common message.
+            data = _STRING_FIELDS[len(value)] + value.encode("ascii") if value else b""
+            value_typename = _STRING_TYPENAME
+        else:
+            value_typename, data = _builtin_value(keyword, value)
     elif len(kwargs) == 2:
         value, tpe = kwargs["value"], kwargs["value_type"]
         if value is None:

@@ -38,6 +38,9 @@ __all__ = [
 # The one-byte varints; hot paths write `ONE_BYTE[n] if n < 0x80 else varint(n)` inline.
 ONE_BYTE = _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 _UINT64 = 1 << 64
+# Tag and one-byte length of KafkaProducerRecord's key (field 1) and value_bytes (field 2).
+_KEY_PREFIXES = [b"\x0a" + length for length in _ONE_BYTE]
+_VALUE_PREFIXES = [b"\x12" + length for length in _ONE_BYTE]
 
 
 def varint(value: int) -> bytes:
@@ -216,15 +219,15 @@ def kafka_producer_record(key: str | None, value: bytes, topic: str) -> bytes:
     if key:
         encoded_key = key.encode("utf-8")
         size = len(encoded_key)
-        key_field = b"\x0a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_key
+        key_prefix = _KEY_PREFIXES[size] if size < 0x80 else b"\x0a" + varint(size)
     else:
-        key_field = b""
+        encoded_key = key_prefix = b""
     if value:
         size = len(value)
-        value_field = b"\x12" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
+        value_prefix = _VALUE_PREFIXES[size] if size < 0x80 else b"\x12" + varint(size)
     else:
-        value_field = b""
-    return key_field + value_field + topic_field
+        value_prefix = b""
+    return b"".join((key_prefix, encoded_key, value_prefix, value, topic_field))
 
 
 def kinesis_egress_record(
