@@ -361,11 +361,14 @@ def operation(
         )
     if roll < 0.78:
         return (catch, "forward", rng.choice(TARGETS))
-    if roll < 0.8:
+    if roll < 0.79:
         target_id = (
             rng.choice(["1", b"bytes-id"]) if not response_failures else rng.choice([1, "1"])
         )
-        return (catch, "send_lookalike", rng.choice(TARGETS), target_id)
+        typed_value = not response_failures or rng.random() < 0.8
+        return (catch, "send_lookalike", rng.choice(TARGETS), target_id, typed_value)
+    if roll < 0.8:
+        return (catch, "send_then_change", rng.choice(TARGETS), rng.choice([b"", b"\x0a\x01x"]))
     if roll < 0.85:
         send_type = rng.choice(BUILTINS)
         token = rng.choice(["__default__", "", "token", None, "日本", b"bytes-token"])

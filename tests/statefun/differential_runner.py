@@ -158,6 +158,10 @@ def mutate(value: typing.Any) -> None:
         value.values.add().string_value = "mutated"
 
 
+class HarnessError(BaseException):
+    """A mistake of the test itself; not an Exception, so that nothing records it as a result."""
+
+
 class LooksLikeAMessage:
     """Not a Message, but has its three attributes: upstream sent it like one."""
 
@@ -191,8 +195,12 @@ class Program:
         self.invocation += 1
         for position, operation in enumerate(operations):
             catch, name, arguments = operation[0], operation[1], operation[2:]
+            run = getattr(self, "op_" + name)
+            if run.__code__.co_argcount != len(arguments) + 3:
+                # The generator and this file disagree: a bug of the test, not a difference.
+                raise HarnessError(f"operation {operation!r} does not fit {run.__name__}")
             try:
-                getattr(self, "op_" + name)(context, message, *arguments)
+                run(context, message, *arguments)
             except Exception as error:
                 if not catch:
                     raise
@@ -288,9 +296,24 @@ class Program:
         context.send(Message(target, "forwarded", message.typed_value))
 
     def op_send_lookalike(
-        self, context: typing.Any, message: Message, target: str, target_id: typing.Any
+        self,
+        context: typing.Any,
+        message: Message,
+        target: str,
+        target_id: typing.Any,
+        typed_value: bool,
     ) -> None:
-        context.send(LooksLikeAMessage(target, target_id, message.typed_value))
+        value = message.typed_value if typed_value else "not a TypedValue"
+        context.send(LooksLikeAMessage(target, target_id, value))
+
+    def op_send_then_change(
+        self, context: typing.Any, message: Message, target: str, raw: bytes
+    ) -> None:
+        # Upstream read the message when it built the response: later changes are sent.
+        sent = message_builder(target, "changed", str_value="before")
+        context.send(sent)
+        sent.typed_value.value = raw
+        sent.target_id = "changed-" + sent.target_id
 
     def op_send_after(
         self,

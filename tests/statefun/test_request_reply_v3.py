@@ -27,9 +27,10 @@ from statefun.errors import (
     FunctionNotFoundError,
     InvalidRequestError,
     MalformedRequestError,
+    MessageTypeMismatchError,
     StateTypeMismatchError,
 )
-from statefun.request_reply_pb2 import Address, FromFunction, ToFunction
+from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
 from statefun.utils import to_typed_value
 
 from statefun_test_wire import request, response, typed
@@ -519,3 +520,34 @@ def test_what_a_function_sends_does_not_depend_on_the_batching() -> None:
     assert [name for name, _ in seen] == names
     assert seen[1][1] == 0.10000000149011612
     assert all(ratio == struct.unpack("<f", struct.pack("<f", ratio))[0] for _, ratio in seen)
+
+
+def test_strict_message_types_are_opt_in_on_the_registry_or_the_handler() -> None:
+    doc = make_json_type("ex/doc")
+    labelled = TypedValue(typename=STRING, has_value=True, value=b'{"name": "alice"}')
+    seen: list[object] = []
+
+    def read(context: Context, message: Message) -> None:
+        try:
+            seen.append(message.as_type(doc))
+        except MessageTypeMismatchError as error:
+            seen.append(type(error))
+
+    def run(functions: StatefulFunctions, **options: typing.Any) -> object:
+        functions.register("ex/fn", read)
+        handler = RequestReplyHandler(functions, **options)
+        handler.handle_sync(request("ex/fn", "a", [labelled]))
+        asyncio.run(handler.handle_async(request("ex/fn", "a", [labelled])))
+        assert seen[0] == seen[1]
+        result = seen[0]
+        seen.clear()
+        return result
+
+    # Upstream's default: the JSON the playground's ingress labels as a string is read.
+    assert run(StatefulFunctions()) == {"name": "alice"}
+    assert not RequestReplyHandler(StatefulFunctions()).strict_message_types
+    assert run(StatefulFunctions(strict_message_types=True)) is MessageTypeMismatchError
+    assert run(StatefulFunctions(), strict_message_types=True) is MessageTypeMismatchError
+    assert run(StatefulFunctions(strict_message_types=True), strict_message_types=False) == {
+        "name": "alice"
+    }

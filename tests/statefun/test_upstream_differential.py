@@ -12,6 +12,9 @@ ours an instance of upstream's exception class; and what the function saw
 Upstream's identity of immutable values (fresh ``int``/``str`` objects on
 every read) is the one thing not compared. Without network access to PyPI
 the test is skipped, saying why.
+
+    STATEFUN_DIFFERENTIAL_SEED=7 STATEFUN_DIFFERENTIAL_CASES=50000 \
+        .venv/bin/python -m pytest -q tests/statefun/test_upstream_differential.py
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ from differential_cases import generate
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 RUNNER = HERE / "differential_runner.py"
-SEED = 20240603
-CASES = 4000
+# Fixed, so that a failure can be reproduced; STATEFUN_DIFFERENTIAL_SEED (and _CASES) explore others.
+SEED = int(os.environ.get("STATEFUN_DIFFERENTIAL_SEED", "20240603"))
+CASES = int(os.environ.get("STATEFUN_DIFFERENTIAL_CASES", "4000"))
 RUN_TIMEOUT = 300
 
 
