@@ -116,7 +116,7 @@ class RequestReplyHandler:
                 ValueError("target_id can not be missing"),
                 f"the invocation batch for {typename} has no target id",
             )
-        storage = storage_spec.make_instance(typename, cells)
+        storage = storage_spec.make_instance(cells, typename)
         context = batch_context(namespace, name, id, typename, storage)
         return function, context, invocations, typename, id
 

@@ -253,6 +253,16 @@ def _received_cell(
     return cell
 
 
+def _unknown_state(storage: AddressScopedStorage, name: str) -> AttributeError:
+    # A function, not a method: the storage's only non-dunder attributes are _cells and
+    # _typename, as upstream's, so every other lower-case name can be a state.
+    declared = ", ".join(storage._cells) or "none"
+    return AttributeError(
+        f"'{name}' is not a registered ValueSpec for the function '{storage._typename}' "
+        f"(declared: {declared})"
+    )
+
+
 class AddressScopedStorage:
     """Attribute access to the states of the current function instance.
 
@@ -270,22 +280,15 @@ class AddressScopedStorage:
         object.__setattr__(self, "_typename", typename)
         object.__setattr__(self, "_cells", cells)
 
-    def _unknown(self, name: str) -> AttributeError:
-        declared = ", ".join(self._cells) or "none"
-        return AttributeError(
-            f"'{name}' is not a registered ValueSpec for the function '{self._typename}' "
-            f"(declared: {declared})"
-        )
-
     def __getattr__(self, name: str) -> typing.Any:
-        raise self._unknown(name)
+        raise _unknown_state(self, name)
 
     def __setattr__(self, name: str, value: typing.Any) -> None:
         # Every state write lands here (a __setattr__ override takes precedence over the
         # properties' setters). Cell.set, inlined: this runs for every state write.
         cell = self._cells.get(name)
         if cell is None:
-            raise self._unknown(name)
+            raise _unknown_state(self, name)
         if value is None:
             raise ValueError("provided value must not be None. To delete a value, please use del.")
         codec = cell._codec
@@ -306,7 +309,7 @@ class AddressScopedStorage:
 
     def __delattr__(self, name: str) -> None:
         if name not in self._cells:
-            raise self._unknown(name)
+            raise _unknown_state(self, name)
         object.__delattr__(self, name)
 
     def __repr__(self) -> str:
@@ -339,7 +342,8 @@ _RESERVED_NAMES = frozenset(dir(AddressScopedStorage)) | {"_cells", "_typename"}
 class StorageSpec:
     """The storage layout of one function: its specs in declaration order."""
 
-    make_instance: typing.Callable[[str, dict[str, Cell[typing.Any]]], AddressScopedStorage]
+    make_instance: typing.Callable[[dict[str, Cell[typing.Any]], str], AddressScopedStorage]
+    """``make_instance(cells, typename)``, as upstream's (its storage class's constructor)."""
     names: frozenset[str]
     specs: list[ValueSpec[typing.Any]]
     codecs: list[StateCodec] = field(default_factory=list)
@@ -363,7 +367,7 @@ def make_address_storage_spec(specs: typing.Sequence[ValueSpec[typing.Any]]) -> 
         properties[spec.name] = _state_property(spec.name)
     storage_class = type("GeneratedAddressedScopedStorage", (AddressScopedStorage,), properties)
 
-    def make_instance(typename: str, cells: dict[str, Cell[typing.Any]]) -> AddressScopedStorage:
+    def make_instance(cells: dict[str, Cell[typing.Any]], typename: str) -> AddressScopedStorage:
         storage: AddressScopedStorage = _new(storage_class)
         _set_typename(storage, typename)
         _set_cells(storage, cells)
@@ -440,4 +444,4 @@ def resolve(
     )
     if missing is not None:
         return Resolution(missing_specs=missing, storage=None)
-    return Resolution(missing_specs=None, storage=storage_spec.make_instance(typename, cells))
+    return Resolution(missing_specs=None, storage=storage_spec.make_instance(cells, typename))

@@ -104,6 +104,18 @@ def test_unknown_state_attribute_errors_name_the_function_and_declared_states() 
         empty.nope
 
 
+def test_every_lowercase_name_but_the_storages_own_is_a_state_name() -> None:
+    # Upstream's storage object had only _cells and _typename of its own (and dunders).
+    spec = make_address_storage_spec(
+        [ValueSpec("_private", IntType), ValueSpec("unknown", IntType)]
+    )
+    storage: typing.Any = resolve(
+        spec, "ex/fn", [PersistedValueLike("_private", None), PersistedValueLike("unknown", None)]
+    ).storage
+    storage._private, storage.unknown = 1, 2
+    assert (storage._private, storage.unknown) == (1, 2)
+
+
 def test_duplicate_and_reserved_names_are_rejected() -> None:
     with pytest.raises(ValueError, match="duplicate registered value name: a"):
         make_address_storage_spec([ValueSpec("a", IntType), ValueSpec("a", StringType)])
