@@ -242,39 +242,36 @@ def _token(token: typing.Any, method: str) -> str:
     return converted
 
 
-def _foreign_message(message: typing.Any, method: str) -> Message:
-    """A ``Message`` with the attributes of an object that only looks like one.
+def _attributes(value: typing.Any, names: tuple[str, ...], expected: str) -> list[typing.Any]:
+    """``value``'s attributes ``names``; the ``AttributeError`` upstream raised if one is missing.
 
-    Upstream took any object and read ``target_typename``, ``target_id`` and
-    ``typed_value`` from it when building the response; those reads (and their
-    ``AttributeError``) happen here.
+    Upstream took any object for a message and read these attributes when it
+    built the response; here they are read at the call.
     """
     try:
-        target_typename, target_id = message.target_typename, message.target_id
-        typed_value = message.typed_value
+        return [getattr(value, name) for name in names]
     except AttributeError as error:
-        raise AttributeError(
-            f"{method}() expects a Message (see message_builder), got {type(message).__name__}: "
-            f"{error}"
-        ) from None
+        raise AttributeError(f"{expected}, got {type(value).__name__}: {error}") from None
+
+
+def _foreign_message(message: typing.Any, method: str) -> Message:
+    """A ``Message`` with the attributes of an object that only looks like one."""
     converted: Message = _new(Message)
-    converted.target_typename = target_typename
-    converted.target_id = target_id
-    converted._typed_value = typed_value
+    converted.target_typename, converted.target_id, converted._typed_value = _attributes(
+        message,
+        ("target_typename", "target_id", "typed_value"),
+        f"{method}() expects a Message (see message_builder)",
+    )
     return converted
 
 
 def _foreign_egress(message: typing.Any) -> EgressMessage:
     """An ``EgressMessage`` with the attributes of an object that only looks like one."""
-    try:
-        typename, typed_value = message.typename, message.typed_value
-    except AttributeError as error:
-        raise AttributeError(
-            "send_egress() expects an EgressMessage (see kafka_egress_message, "
-            f"kinesis_egress_message, egress_message_builder), got {type(message).__name__}: "
-            f"{error}"
-        ) from None
     converted: EgressMessage = _new(EgressMessage)
-    converted.typename = typename
-    converted._typed_value = typed_value
+    converted.typename, converted._typed_value = _attributes(
+        message,
+        ("typename", "typed_value"),
+        "send_egress() expects an EgressMessage (see kafka_egress_message, "
+        "kinesis_egress_message, egress_message_builder)",
+    )
     return converted

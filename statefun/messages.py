@@ -22,34 +22,19 @@ __all__ = [
 T = typing.TypeVar("T")
 
 
-class Message:
-    """A message addressed to a function instance, carrying one typed value.
+class _Payload:
+    """What a ``Message`` and an ``EgressMessage`` share: the one typed value they carry.
 
-    As upstream, ``as_type``/``as_int``/… decode the payload with the type
-    asked for whatever typename the message carries (the playground's HTTP
-    ingress labels JSON as ``io.statefun.types/string``, and functions read it
-    with ``as_type(make_json_type(...))``); ``is_type``/``is_int``/… tell the
-    typename. ``StrictMessage`` (``StatefulFunctions(strict_message_types=True)``)
-    checks it instead.
+    It is either a protobuf ``TypedValue`` (received, or built by the user) or
+    just the typename and bytes of one (built by the SDK's builders); the
+    protobuf object is only made if someone asks for ``typed_value``.
     """
 
-    # A message holds either a protobuf TypedValue (received, or built by the
-    # user) or just the typename and bytes of one (built by the SDK's builders);
-    # the protobuf object is only made if someone asks for ``typed_value``.
-    __slots__ = ("target_typename", "target_id", "_typed_value", "_value_typename", "_value")
+    __slots__ = ("_typed_value", "_value_typename", "_value")
 
-    def __init__(self, target_typename: str, target_id: str, typed_value: TypedValue) -> None:
-        if not target_typename:
-            raise ValueError("target_typename can not be missing")
-        if not target_id:
-            raise ValueError("target_id can not be missing")
-        if not typed_value:
-            raise ValueError("typed_value can not be missing")
-        self.target_typename = target_typename
-        self.target_id = target_id
-        self._typed_value: TypedValue | None = typed_value
-        self._value_typename = ""
-        self._value = b""
+    _typed_value: TypedValue | None
+    _value_typename: str
+    _value: bytes
 
     @property
     def typed_value(self) -> TypedValue:
@@ -63,6 +48,43 @@ class Message:
     @typed_value.setter
     def typed_value(self, typed_value: TypedValue) -> None:
         self._typed_value = typed_value
+
+    def value_typename(self) -> str:
+        typed_value = self._typed_value
+        return self._value_typename if typed_value is None else typed_value.typename
+
+    def raw_value(self) -> bytes | None:
+        typed_value = self._typed_value
+        if typed_value is None:
+            return self._value
+        return typed_value.value if typed_value.has_value else None
+
+
+class Message(_Payload):
+    """A message addressed to a function instance, carrying one typed value.
+
+    As upstream, ``as_type``/``as_int``/… decode the payload with the type
+    asked for whatever typename the message carries (the playground's HTTP
+    ingress labels JSON as ``io.statefun.types/string``, and functions read it
+    with ``as_type(make_json_type(...))``); ``is_type``/``is_int``/… tell the
+    typename. ``StrictMessage`` (``StatefulFunctions(strict_message_types=True)``)
+    checks it instead.
+    """
+
+    __slots__ = ("target_typename", "target_id")
+
+    def __init__(self, target_typename: str, target_id: str, typed_value: TypedValue) -> None:
+        if not target_typename:
+            raise ValueError("target_typename can not be missing")
+        if not target_id:
+            raise ValueError("target_id can not be missing")
+        if not typed_value:
+            raise ValueError("typed_value can not be missing")
+        self.target_typename = target_typename
+        self.target_id = target_id
+        self._typed_value = typed_value
+        self._value_typename = ""
+        self._value = b""
 
     def __repr__(self) -> str:
         return (
@@ -122,16 +144,6 @@ class Message:
             return None
         return tpe.serializer().deserialize(typed_value.value)
 
-    def value_typename(self) -> str:
-        typed_value = self._typed_value
-        return self._value_typename if typed_value is None else typed_value.typename
-
-    def raw_value(self) -> bytes | None:
-        typed_value = self._typed_value
-        if typed_value is None:
-            return self._value
-        return typed_value.value if typed_value.has_value else None
-
 
 # message.Unpack(...) and the other 2.x calls explain themselves (statefun.legacy_hints).
 add_message_hints(Message)
@@ -167,10 +179,10 @@ class StrictMessage(Message):
         return tpe.serializer().deserialize(value)
 
 
-class EgressMessage:
+class EgressMessage(_Payload):
     """A message to an egress identified by ``typename`` (``namespace/name``)."""
 
-    __slots__ = ("typename", "_typed_value", "_value_typename", "_value")
+    __slots__ = ("typename",)
 
     def __init__(self, typename: str, typed_value: TypedValue) -> None:
         if not typename:
@@ -178,37 +190,14 @@ class EgressMessage:
         if not typed_value:
             raise ValueError("value is missing")
         self.typename = typename
-        self._typed_value: TypedValue | None = typed_value
+        self._typed_value = typed_value
         self._value_typename = ""
         self._value = b""
-
-    @property
-    def typed_value(self) -> TypedValue:
-        typed_value = self._typed_value
-        if typed_value is None:
-            typed_value = self._typed_value = TypedValue(
-                typename=self._value_typename, has_value=True, value=self._value
-            )
-        return typed_value
-
-    @typed_value.setter
-    def typed_value(self, typed_value: TypedValue) -> None:
-        self._typed_value = typed_value
 
     def __repr__(self) -> str:
         return (
             f"EgressMessage(typename={self.typename!r}, value_typename={self.value_typename()!r})"
         )
-
-    def value_typename(self) -> str:
-        typed_value = self._typed_value
-        return self._value_typename if typed_value is None else typed_value.typename
-
-    def raw_value(self) -> bytes | None:
-        typed_value = self._typed_value
-        if typed_value is None:
-            return self._value
-        return typed_value.value if typed_value.has_value else None
 
 
 _new = object.__new__
@@ -327,18 +316,7 @@ def message_builder(target_typename: str, target_id: str, **kwargs: typing.Any) 
             f"Wrong number of value keywords given: {sorted(kwargs)}. Expected one of "
             f"{', '.join(_BUILTIN_VALUE_KEYWORDS)}, or value= together with value_type="
         )
-    # message_with_value(...), inlined: this runs for every message a function sends.
-    if not target_typename:
-        raise ValueError("target_typename can not be missing")
-    if not target_id:
-        raise ValueError("target_id can not be missing")
-    message: Message = _new(Message)
-    message.target_typename = target_typename
-    message.target_id = target_id
-    message._typed_value = None
-    message._value_typename = value_typename
-    message._value = data
-    return message
+    return message_with_value(target_typename, target_id, value_typename, data)
 
 
 def egress_message_builder(

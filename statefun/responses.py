@@ -20,8 +20,6 @@ __all__ = ["missing_values_response", "batch_response"]
 # Module-level names for what the hot path reads: one dictionary lookup instead of two.
 _ONE_BYTE = wire.ONE_BYTE
 _varint = wire.varint
-_VALUE_PREFIXES = wire._typed_value_prefixes
-_value_prefix = wire.typed_value_prefix
 _ADDRESS_PREFIXES = wire._address_prefixes
 _address_prefix = wire.address_prefix
 _MODIFY_PREFIXES = wire._modify_prefixes
@@ -63,8 +61,7 @@ def batch_response(context: BatchContext) -> bytes:
     extend = parts.extend
     one_byte = _ONE_BYTE
     varint = _varint
-    value_prefixes = _VALUE_PREFIXES
-    value_prefix = _value_prefix
+    typed_value = wire.typed_value
     for name, cell in context.storage._cells.items():
         if cell.dirty:
             data = cell._data
@@ -74,26 +71,8 @@ def batch_response(context: BatchContext) -> bytes:
                 size = len(entry)
                 extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
                 continue
-            typename = cell._codec.typename
-            value = value_prefixes.get(typename) or value_prefix(typename)
-            if data:
-                size = len(data)
-                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + data
             prefix = _MODIFY_PREFIXES.get(name) or wire.modify_prefix(name)
-            value_size = len(value)
-            size = (
-                len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(varint(value_size)))
-            )
-            extend(
-                (
-                    b"\x0a",
-                    one_byte[size] if size < 0x80 else varint(size),
-                    prefix,
-                    b"\x1a",
-                    one_byte[value_size] if value_size < 0x80 else varint(value_size),
-                    value,
-                )
-            )
+            extend(_entry_with_value(b"\x0a", prefix, typed_value(cell._codec.typename, data)))
     address_prefixes = _ADDRESS_PREFIXES
     address_prefix = _address_prefix
     for message in context.messages:
@@ -113,12 +92,7 @@ def batch_response(context: BatchContext) -> bytes:
             size = len(encoded_id)
             target += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + encoded_id
         if received is None:
-            typename = message._value_typename
-            value = value_prefixes.get(typename) or value_prefix(typename)
-            raw = message._value
-            if raw:
-                size = len(raw)
-                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + raw
+            value = typed_value(message._value_typename, message._value)
         else:
             value = received.SerializeToString()
         target_size, value_size = len(target), len(value)
@@ -160,12 +134,7 @@ def batch_response(context: BatchContext) -> bytes:
     for egress in context.egresses:
         received = egress._typed_value
         if received is None:
-            typename = egress._value_typename
-            value = value_prefixes.get(typename) or value_prefix(typename)
-            raw = egress._value
-            if raw:
-                size = len(raw)
-                value += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + raw
+            value = typed_value(egress._value_typename, egress._value)
         elif type(received) is TypedValue:
             value = received.SerializeToString()
         else:
@@ -174,17 +143,9 @@ def batch_response(context: BatchContext) -> bytes:
             extend((b"\x22", one_byte[size] if size < 0x80 else varint(size), entry))
             continue
         typename = egress.typename
-        prefix = address_prefixes.get(typename) or address_prefix(typename)
-        value_size = len(value)
-        size = len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(varint(value_size)))
         extend(
-            (
-                b"\x22",
-                one_byte[size] if size < 0x80 else varint(size),
-                prefix,
-                b"\x1a",
-                one_byte[value_size] if value_size < 0x80 else varint(value_size),
-                value,
+            _entry_with_value(
+                b"\x22", address_prefixes.get(typename) or address_prefix(typename), value
             )
         )
     if not parts:
@@ -193,6 +154,24 @@ def batch_response(context: BatchContext) -> bytes:
     body = b"".join(parts)
     size = len(body)
     return b"\xa2\x06" + (one_byte[size] if size < 0x80 else varint(size)) + body
+
+
+def _entry_with_value(tag: bytes, prefix: bytes, value: bytes) -> tuple[bytes, ...]:
+    """The parts of a sub-message ``tag`` holding the fields ``prefix`` and then ``value`` as field 3.
+
+    A state mutation (mode and name, then the TypedValue) and an egress message
+    (namespace and type, then the TypedValue) have this shape.
+    """
+    value_size = len(value)
+    size = len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(_varint(value_size)))
+    return (
+        tag,
+        _ONE_BYTE[size] if size < 0x80 else _varint(size),
+        prefix,
+        b"\x1a",
+        _ONE_BYTE[value_size] if value_size < 0x80 else _varint(value_size),
+        value,
+    )
 
 
 def _argument(message: Message | EgressMessage) -> bytes:

@@ -285,27 +285,11 @@ class AddressScopedStorage:
 
     def __setattr__(self, name: str, value: typing.Any) -> None:
         # Every state write lands here (a __setattr__ override takes precedence over the
-        # properties' setters). Cell.set, inlined: this runs for every state write.
+        # properties' setters).
         cell = self._cells.get(name)
         if cell is None:
             raise _unknown_state(self, name)
-        if value is None:
-            raise ValueError("provided value must not be None. To delete a value, please use del.")
-        codec = cell._codec
-        serialize = codec.serialize or cell.tpe.serializer().serialize
-        try:
-            data = serialize(value)
-            if type(data) is not bytes:
-                data = _as_bytes(codec.typename, data)
-        except Exception as error:
-            raise _encoding_error(cell, value, error) from error
-        cell._data = data
-        cell._received = None
-        cell.dirty = True
-        if type(value) is codec.assigned_type:
-            cell._value, cell._cached = value, True
-        else:
-            cell._cached = False
+        cell.set(value)
 
     def __delattr__(self, name: str) -> None:
         if name not in self._cells:
