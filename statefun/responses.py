@@ -10,7 +10,7 @@ from __future__ import annotations
 import typing
 
 from statefun import wire
-from statefun.context import BatchContext
+from statefun.context import BatchContext, DelayedMessage
 from statefun.messages import EgressMessage, Message
 from statefun.core import parse_typename
 from statefun.request_reply_pb2 import FromFunction, TypedValue
@@ -20,9 +20,10 @@ __all__ = ["missing_values_response", "batch_response"]
 # Module-level names for what the hot path reads: one dictionary lookup instead of two.
 _ONE_BYTE = wire.ONE_BYTE
 _varint = wire.varint
+_VALUE_PREFIXES = wire._typed_value_prefixes
+_value_prefix = wire.typed_value_prefix
 _ADDRESS_PREFIXES = wire._address_prefixes
 _address_prefix = wire.address_prefix
-_MODIFY_PREFIXES = wire._modify_prefixes
 
 _AFTER_INVOKE = FromFunction.ExpirationSpec.AFTER_INVOKE
 _AFTER_WRITE = FromFunction.ExpirationSpec.AFTER_WRITE
@@ -50,104 +51,95 @@ def batch_response(context: BatchContext) -> bytes:
     """The serialized ``FromFunction`` for what the batch did; ``b""`` if it did nothing.
 
     Written out by hand in one pass (see ``statefun.wire``) into one list of
-    parts joined at the end. The prefix caches are read and length prefixes
-    written inline (`one_byte[n] if n < 0x80 else varint(n)`): this is the
-    per-message hot path, and a function call per field was a measurable
-    share of it. Messages whose fields are not what the SDK's builders make (an
-    ``int`` id, a ``typed_value`` that is not a ``TypedValue``) go through
-    protobuf as upstream's did, so they fail, or not, exactly as there.
+    parts joined at the end. The messages and egress records the SDK's
+    builders make (typename and bytes, short fields) are written inline, their
+    fields straight into that list with the lengths added up rather than
+    measured on intermediate byte strings: this is the per-invocation hot
+    path, and every call and concatenation there was a measurable share of it.
+    Everything else goes through ``_invocation_entry`` and friends; values the
+    hand encoder does not take (an ``int`` id, a ``typed_value`` that is not a
+    ``TypedValue``) through protobuf as upstream's did, so they fail, or not,
+    exactly as there.
     """
     parts: list[bytes] = []
     extend = parts.extend
     one_byte = _ONE_BYTE
     varint = _varint
-    typed_value = wire.typed_value
     for name, cell in context.storage._cells.items():
         if cell.dirty:
-            data = cell._data
-            if data is None:
-                # DELETE is enum 0: only the state name is written.
-                entry = wire.string_field(b"\x12", name)
-                size = len(entry)
-                extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
-                continue
-            prefix = _MODIFY_PREFIXES.get(name) or wire.modify_prefix(name)
-            extend(_entry_with_value(b"\x0a", prefix, typed_value(cell._codec.typename, data)))
+            entry = wire.persisted_value_mutation(name, cell._codec.typename, cell._data)
+            size = len(entry)
+            extend((b"\x0a", one_byte[size] if size < 0x80 else varint(size), entry))
     address_prefixes = _ADDRESS_PREFIXES
-    address_prefix = _address_prefix
+    value_prefixes = _VALUE_PREFIXES
     for message in context.messages:
         target_id = message.target_id
-        received = message._typed_value
-        if type(target_id) is not str or (
-            received is not None and type(received) is not TypedValue
-        ):
-            entry = _protobuf_invocation(message)
-            size = len(entry)
-            extend((b"\x12", one_byte[size] if size < 0x80 else varint(size), entry))
-            continue
-        typename = message.target_typename
-        target = address_prefixes.get(typename) or address_prefix(typename)
-        if target_id:
+        if message._typed_value is None and type(target_id) is str:
+            typename = message.target_typename
+            prefix = address_prefixes.get(typename) or _address_prefix(typename)
             encoded_id = target_id.encode("utf-8")
-            size = len(encoded_id)
-            target += b"\x1a" + (one_byte[size] if size < 0x80 else varint(size)) + encoded_id
-        if received is None:
-            value = typed_value(message._value_typename, message._value)
-        else:
-            value = received.SerializeToString()
-        target_size, value_size = len(target), len(value)
-        if target_size < 0x80 and value_size < 0x80:
+            typename = message._value_typename
+            value_prefix = value_prefixes.get(typename) or _value_prefix(typename)
+            raw = message._value
+            id_size, raw_size = len(encoded_id), len(raw)
+            target_size = len(prefix) + id_size + 2
+            value_size = len(value_prefix) + raw_size + 2
             size = target_size + value_size + 4
-            extend(
-                (
-                    b"\x12",
-                    one_byte[size] if size < 0x80 else varint(size),
-                    b"\x0a",
-                    one_byte[target_size],
-                    target,
-                    b"\x12",
-                    one_byte[value_size],
-                    value,
+            if size < 0x80 and id_size and raw_size:
+                extend(
+                    (
+                        b"\x12",
+                        one_byte[size],
+                        b"\x0a",
+                        one_byte[target_size],
+                        prefix,
+                        b"\x1a",
+                        one_byte[id_size],
+                        encoded_id,
+                        b"\x12",
+                        one_byte[value_size],
+                        value_prefix,
+                        b"\x1a",
+                        one_byte[raw_size],
+                        raw,
+                    )
                 )
-            )
-        else:
-            entry = wire.outgoing_invocation(target, value)
-            extend((b"\x12", varint(len(entry)), entry))
+                continue
+        entry = _invocation_entry(message)
+        size = len(entry)
+        extend((b"\x12", one_byte[size] if size < 0x80 else varint(size), entry))
     for delayed in context.delayed_messages:
-        delayed_message = delayed.message
-        if delayed_message is None:
-            entry = wire.delayed_cancellation(typing.cast(str, delayed.cancellation_token))
-        elif type(delayed_message.target_id) is not str or (
-            delayed_message._typed_value is not None
-            and type(delayed_message._typed_value) is not TypedValue
-        ):
-            entry = _protobuf_delayed(delayed_message, delayed.duration, delayed.cancellation_token)
-        else:
-            entry = wire.delayed_invocation(
-                delayed.duration,
-                wire.address(delayed_message.target_typename, delayed_message.target_id),
-                _argument(delayed_message),
-                delayed.cancellation_token,
-            )
+        entry = _delayed_entry(delayed)
         size = len(entry)
         extend((b"\x1a", one_byte[size] if size < 0x80 else varint(size), entry))
     for egress in context.egresses:
-        received = egress._typed_value
-        if received is None:
-            value = typed_value(egress._value_typename, egress._value)
-        elif type(received) is TypedValue:
-            value = received.SerializeToString()
-        else:
-            entry = _protobuf_egress(egress)
-            size = len(entry)
-            extend((b"\x22", one_byte[size] if size < 0x80 else varint(size), entry))
-            continue
-        typename = egress.typename
-        extend(
-            _entry_with_value(
-                b"\x22", address_prefixes.get(typename) or address_prefix(typename), value
-            )
-        )
+        if egress._typed_value is None:
+            typename = egress.typename
+            prefix = address_prefixes.get(typename) or _address_prefix(typename)
+            typename = egress._value_typename
+            value_prefix = value_prefixes.get(typename) or _value_prefix(typename)
+            raw = egress._value
+            raw_size = len(raw)
+            value_size = len(value_prefix) + raw_size + 2
+            size = len(prefix) + value_size + 2
+            if size < 0x80 and raw_size:
+                extend(
+                    (
+                        b"\x22",
+                        one_byte[size],
+                        prefix,
+                        b"\x1a",
+                        one_byte[value_size],
+                        value_prefix,
+                        b"\x1a",
+                        one_byte[raw_size],
+                        raw,
+                    )
+                )
+                continue
+        entry = _egress_entry(egress)
+        size = len(entry)
+        extend((b"\x22", one_byte[size] if size < 0x80 else varint(size), entry))
     if not parts:
         # Upstream never sets the oneof when nothing happened: the body is empty.
         return b""
@@ -156,22 +148,41 @@ def batch_response(context: BatchContext) -> bytes:
     return b"\xa2\x06" + (one_byte[size] if size < 0x80 else varint(size)) + body
 
 
-def _entry_with_value(tag: bytes, prefix: bytes, value: bytes) -> tuple[bytes, ...]:
-    """The parts of a sub-message ``tag`` holding the fields ``prefix`` and then ``value`` as field 3.
+def _hand_encodable(message: Message | EgressMessage) -> bool:
+    """Whether ``message``'s value is one the hand encoder takes (bytes, or a ``TypedValue``)."""
+    typed_value = message._typed_value
+    return typed_value is None or type(typed_value) is TypedValue
 
-    A state mutation (mode and name, then the TypedValue) and an egress message
-    (namespace and type, then the TypedValue) have this shape.
-    """
-    value_size = len(value)
-    size = len(prefix) + value_size + 1 + (1 if value_size < 0x80 else len(_varint(value_size)))
-    return (
-        tag,
-        _ONE_BYTE[size] if size < 0x80 else _varint(size),
-        prefix,
-        b"\x1a",
-        _ONE_BYTE[value_size] if value_size < 0x80 else _varint(value_size),
-        value,
+
+def _invocation_entry(message: Message) -> bytes:
+    """The ``FromFunction.Invocation`` of any sent message."""
+    if type(message.target_id) is not str or not _hand_encodable(message):
+        return _protobuf_invocation(message)
+    return wire.outgoing_invocation(
+        wire.address(message.target_typename, message.target_id), _argument(message)
     )
+
+
+def _delayed_entry(delayed: DelayedMessage) -> bytes:
+    """The ``FromFunction.DelayedInvocation`` of a delayed send or a cancellation."""
+    message = delayed.message
+    if message is None:
+        return wire.delayed_cancellation(typing.cast(str, delayed.cancellation_token))
+    if type(message.target_id) is not str or not _hand_encodable(message):
+        return _protobuf_delayed(message, delayed.duration, delayed.cancellation_token)
+    return wire.delayed_invocation(
+        delayed.duration,
+        wire.address(message.target_typename, message.target_id),
+        _argument(message),
+        delayed.cancellation_token,
+    )
+
+
+def _egress_entry(egress: EgressMessage) -> bytes:
+    """The ``FromFunction.EgressMessage`` of any egress record."""
+    if not _hand_encodable(egress):
+        return _protobuf_egress(egress)
+    return wire.egress_message(egress.typename, _argument(egress))
 
 
 def _argument(message: Message | EgressMessage) -> bytes:
