@@ -157,6 +157,15 @@ class BatchContext(Context):
         return address
 
     @property
+    def _storage(self) -> AddressScopedStorage:
+        # The attribute's earlier name, which statefun.compat reads and replaces.
+        return self.storage
+
+    @_storage.setter
+    def _storage(self, storage: AddressScopedStorage) -> None:
+        self.storage = storage
+
+    @property
     def caller(self) -> SdkAddress | None:
         caller = self._caller
         if caller is UNRESOLVED_CALLER:

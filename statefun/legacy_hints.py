@@ -104,6 +104,11 @@ class HintingMember:
     def __get__(self, instance: object, owner: type | None = None) -> typing.Any:
         if instance is None:
             return self
+        # A subclass with a __getattr__ of its own (statefun.compat's dual message) answers as
+        # it would have, had this attribute not existed.
+        fallback = getattr(type(instance), "__getattr__", None)
+        if fallback is not None:
+            return fallback(instance, self._name)
         raise self._error(instance, self._name)
 
 

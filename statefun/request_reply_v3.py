@@ -12,7 +12,8 @@ import typing
 
 from statefun.context import UNRESOLVED_CALLER, BatchContext, batch_context
 from statefun.event_loops import run_coroutine
-from statefun.messages import Message, StrictMessage
+from statefun.messages import Message, received_message, received_strict_message
+from statefun.request_reply_pb2 import TypedValue
 from statefun.request_parsing import malformed, parse_request
 from statefun.responses import batch_response, missing_values_response
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
@@ -23,9 +24,10 @@ __all__ = ["RequestReplyHandler", "UserFacingContext"]
 # Upstream's name for the concrete context.
 UserFacingContext = BatchContext
 
-# The function, its context, the invocations, and the target's typename and id.
-_Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str]
-_new = object.__new__
+_MessageFactory = typing.Callable[[str, str, TypedValue], Message]
+# The function, its context, the invocations, the target's typename and id, and what makes
+# the message of each invocation.
+_Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str, _MessageFactory]
 
 
 class RequestReplyHandler:
@@ -42,7 +44,7 @@ class RequestReplyHandler:
     default (``None``) follows the registry's own ``strict_message_types``.
     """
 
-    __slots__ = ("_registry", "_functions", "_strict", "_message_class")
+    __slots__ = ("_registry", "_functions", "_strict", "_make_message")
 
     def __init__(
         self, functions: StatefulFunctions, *, strict_message_types: bool | None = None
@@ -71,12 +73,14 @@ class RequestReplyHandler:
         strict = self._strict
         if strict is None:
             strict = bool(getattr(functions, "strict_message_types", False))
-        self._message_class: type[Message] = StrictMessage if strict else Message
+        self._make_message: _MessageFactory = (
+            received_strict_message if strict else received_message
+        )
 
     @property
     def strict_message_types(self) -> bool:
         """Whether functions receive ``StrictMessage``s (see the class docstring)."""
-        return self._message_class is StrictMessage
+        return self._make_message is received_strict_message
 
     def __call__(self, request_bytes: bytes) -> bytes:
         """The 2.x calling convention, ``handler(request_bytes)``: the same as ``handle_sync``."""
@@ -116,33 +120,27 @@ class RequestReplyHandler:
                 ValueError("target_id can not be missing"),
                 f"the invocation batch for {typename} has no target id",
             )
-        storage = storage_spec.make_instance(cells, typename)
+        storage = storage_spec.make_instance(typename, cells)
         context = batch_context(namespace, name, id, typename, storage)
-        return function, context, invocations, typename, id
+        return function, context, invocations, typename, id, self._make_message
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations, typename, id = begun
-        message_class = self._message_class
+        function, context, invocations, typename, id, make_message = begun
         if function.is_async:
             run_coroutine(
-                _invoke_all_async(function, context, invocations, typename, id, message_class)
+                _invoke_all_async(function, context, invocations, typename, id, make_message)
             )
             return batch_response(context)
         fun = function.fun
         for invocation in invocations:
-            # context.set_invocation(invocation) and messages.received_message(...), inlined:
-            # this runs per invocation.
+            # context.set_invocation(invocation), inlined: this runs per invocation.
             context._invocation = invocation
             context._caller = UNRESOLVED_CALLER
-            message = _new(message_class)
-            message.target_typename = typename
-            message.target_id = id
-            message._typed_value = invocation.argument
-            result = fun(context, message)
+            result = fun(context, make_message(typename, id, invocation.argument))
             if result is not None and inspect.isawaitable(result):
                 run_coroutine(_await(result))
         return batch_response(context)
@@ -152,22 +150,17 @@ class RequestReplyHandler:
         begun = self._begin(request_bytes)
         if isinstance(begun, bytes):
             return begun
-        function, context, invocations, typename, id = begun
-        message_class = self._message_class
+        function, context, invocations, typename, id, make_message = begun
         if function.is_async:
-            await _invoke_all_async(function, context, invocations, typename, id, message_class)
+            await _invoke_all_async(function, context, invocations, typename, id, make_message)
             return batch_response(context)
         # A sync function is called directly, as upstream does, without an extra coroutine.
         fun = function.fun
         for invocation in invocations:
-            # As in handle_sync.
+            # context.set_invocation(invocation), inlined: this runs per invocation.
             context._invocation = invocation
             context._caller = UNRESOLVED_CALLER
-            message = _new(message_class)
-            message.target_typename = typename
-            message.target_id = id
-            message._typed_value = invocation.argument
-            result = fun(context, message)
+            result = fun(context, make_message(typename, id, invocation.argument))
             if result is not None and inspect.isawaitable(result):
                 await result
         return batch_response(context)
@@ -183,16 +176,12 @@ async def _invoke_all_async(
     invocations: typing.Any,
     typename: str,
     id: str,
-    message_class: type[Message],
+    make_message: _MessageFactory,
 ) -> None:
     fun = function.fun
     for invocation in invocations:
         context._invocation = invocation
         context._caller = UNRESOLVED_CALLER
-        message = _new(message_class)
-        message.target_typename = typename
-        message.target_id = id
-        message._typed_value = invocation.argument
-        result = fun(context, message)
+        result = fun(context, make_message(typename, id, invocation.argument))
         if result is not None and inspect.isawaitable(result):
             await result

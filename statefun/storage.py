@@ -326,8 +326,8 @@ _RESERVED_NAMES = frozenset(dir(AddressScopedStorage)) | {"_cells", "_typename"}
 class StorageSpec:
     """The storage layout of one function: its specs in declaration order."""
 
-    make_instance: typing.Callable[[dict[str, Cell[typing.Any]], str], AddressScopedStorage]
-    """``make_instance(cells, typename)``, as upstream's (its storage class's constructor)."""
+    make_instance: typing.Callable[[str, dict[str, Cell[typing.Any]]], AddressScopedStorage]
+    """``make_instance(typename, cells)`` (upstream's was its storage class, ``(cells, typename)``)."""
     names: frozenset[str]
     specs: list[ValueSpec[typing.Any]]
     codecs: list[StateCodec] = field(default_factory=list)
@@ -351,7 +351,7 @@ def make_address_storage_spec(specs: typing.Sequence[ValueSpec[typing.Any]]) -> 
         properties[spec.name] = _state_property(spec.name)
     storage_class = type("GeneratedAddressedScopedStorage", (AddressScopedStorage,), properties)
 
-    def make_instance(cells: dict[str, Cell[typing.Any]], typename: str) -> AddressScopedStorage:
+    def make_instance(typename: str, cells: dict[str, Cell[typing.Any]]) -> AddressScopedStorage:
         storage: AddressScopedStorage = _new(storage_class)
         _set_typename(storage, typename)
         _set_cells(storage, cells)
@@ -428,4 +428,4 @@ def resolve(
     )
     if missing is not None:
         return Resolution(missing_specs=missing, storage=None)
-    return Resolution(missing_specs=None, storage=storage_spec.make_instance(cells, typename))
+    return Resolution(missing_specs=None, storage=storage_spec.make_instance(typename, cells))
