@@ -185,8 +185,10 @@ class BatchContext(Context):
     def send(self, message: Message) -> None:
         if type(message) is not Message and not isinstance(message, Message):
             message = _foreign_message(message, "send")
-        if message.target_typename not in VALID_TYPENAMES:
-            validate_typename(message.target_typename, "the target typename of a sent message")
+        typename = message.target_typename
+        # The type test first: an unhashable typename must fail as upstream's parse did.
+        if type(typename) is not str or typename not in VALID_TYPENAMES:
+            validate_typename(typename, "the target typename of a sent message")
         self.messages.append(message)
 
     def send_after(
@@ -217,8 +219,9 @@ class BatchContext(Context):
     def send_egress(self, message: EgressMessage) -> None:
         if type(message) is not EgressMessage and not isinstance(message, EgressMessage):
             message = _foreign_egress(message)
-        if message.typename not in VALID_TYPENAMES:
-            validate_typename(message.typename, "the egress typename")
+        typename = message.typename
+        if type(typename) is not str or typename not in VALID_TYPENAMES:
+            validate_typename(typename, "the egress typename")
         self.egresses.append(message)
 
 

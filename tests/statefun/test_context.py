@@ -70,6 +70,11 @@ def test_wrong_arguments_raise_upstreams_exception_classes() -> None:
         context.send_egress(message)  # type: ignore[arg-type]
     with pytest.raises(AttributeError, match="timedelta"):
         context.send_after(5, message)  # type: ignore[arg-type]
+    # upstream's parse_typename read .rfind of whatever it was given
+    unhashable = message_builder("ex/a", "1", int_value=1)
+    unhashable.target_typename = ["ex/a"]  # type: ignore[assignment]
+    with pytest.raises(AttributeError, match="must be a 'namespace/name' string, got list"):
+        context.send(unhashable)
     for token in (5, None, 1.5):
         with pytest.raises(TypeError, match="expects a str cancellation token"):
             context.cancel_delayed_message(token)  # type: ignore[arg-type]
