@@ -10,7 +10,8 @@ and of 50 invocations, for:
              ``SerializeToString`` of a prebuilt response: the protobuf work
              any SDK must do, with no SDK logic at all;
 * upstream — apache-flink-statefun 3.3.0, installed with ``--no-deps`` into
-             ``bench/.work/upstream-venv`` on the same protobuf version;
+             ``.venv-upstream/`` on the same protobuf version
+             (``scripts/upstream_statefun.py``);
 * ours     — this repository's ``statefun``.
 
 Each handler is measured through ``handle_async`` awaited in a loop (how an
@@ -31,11 +32,8 @@ import subprocess
 import sys
 import time
 import typing
-import venv
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-WORK = os.path.join(HERE, ".work")
-UPSTREAM_VENV = os.path.join(WORK, "upstream-venv")
 UPSTREAM_VERSION = "3.3.0"
 BATCH_SIZES = (1, 50)
 SUBPROCESS_TIMEOUT = 600
@@ -268,34 +266,11 @@ def measure_floor(seconds: float, repeats: int) -> dict[str, typing.Any]:
 
 
 def upstream_python() -> str:
-    """Create (once) the upstream venv on this interpreter's protobuf version; return its python."""
-    import google.protobuf
+    """The python of the upstream venv (scripts/upstream_statefun.py sets it up once)."""
+    sys.path.insert(0, os.path.join(os.path.dirname(HERE), "scripts"))
+    from upstream_statefun import upstream_python as setup
 
-    python = os.path.join(UPSTREAM_VENV, "bin", "python")
-    marker = os.path.join(
-        UPSTREAM_VENV, f".installed-{UPSTREAM_VERSION}-{google.protobuf.__version__}"
-    )
-    if os.path.exists(marker):
-        return python
-    print(
-        f"setting up {UPSTREAM_VENV} (apache-flink-statefun=={UPSTREAM_VERSION}, "
-        f"protobuf=={google.protobuf.__version__}) ...",
-        file=sys.stderr,
-    )
-    venv.create(UPSTREAM_VENV, clear=True, with_pip=True)
-    pip = [python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
-    subprocess.run(
-        pip + [f"protobuf=={google.protobuf.__version__}"], check=True, timeout=SUBPROCESS_TIMEOUT
-    )
-    # --no-deps: upstream pins protobuf<4, although its code runs on current protobuf.
-    subprocess.run(
-        pip + ["--no-deps", f"apache-flink-statefun=={UPSTREAM_VERSION}"],
-        check=True,
-        timeout=SUBPROCESS_TIMEOUT,
-    )
-    with open(marker, "w") as handle:
-        handle.write("ok\n")
-    return python
+    return setup()
 
 
 def run_worker(
@@ -383,7 +358,7 @@ def main() -> None:
                 run_worker(sys.executable, "handler", args.seconds, args.repeats, baseline_path),
             )
         keep_best(floor, run_worker(sys.executable, "floor", args.seconds, args.repeats))
-    assert "upstream-venv" in upstream["module"], upstream["module"]
+    assert ".venv-upstream" in upstream["module"], upstream["module"]
     assert os.path.dirname(ours["module"]) == os.path.dirname(statefun.__file__), ours["module"]
     if baseline_path:
         assert before["module"].startswith(baseline_path), before["module"]

@@ -3,7 +3,7 @@
     .venv/bin/python bench/sdk_parity.py
 
 Runs the same functions and requests through upstream 3.3.0 (the venv that
-``bench/sdk_handler.py`` sets up under ``bench/.work``) and through this
+``scripts/upstream_statefun.py`` sets up under ``.venv-upstream``) and through this
 repository's ``statefun``, and compares the response bytes. The scenarios use
 only behaviour both SDKs share (not, e.g., the typename checks this SDK adds).
 Exits non-zero on any difference. Not part of the test suite: it needs the
@@ -303,7 +303,7 @@ def main() -> None:
 
     upstream = run(upstream_python())
     ours = run(sys.executable)
-    assert "upstream-venv" in upstream["module"], upstream["module"]
+    assert ".venv-upstream" in upstream["module"], upstream["module"]
     differing = 0
     for name, expected in upstream["results"].items():
         got = ours["results"][name]

@@ -7,8 +7,9 @@ import typing
 from datetime import timedelta
 
 from statefun.core import VALID_TYPENAMES, SdkAddress, new_address, validate_typename
-from statefun.legacy_hints import context_attribute_error, context_subscript_error
+from statefun.legacy_hints import add_context_hints, context_subscript_error
 from statefun.messages import EgressMessage, Message
+from statefun.request_reply_pb2 import FromFunction
 from statefun.storage import AddressScopedStorage
 
 __all__ = ["Context", "BatchContext", "DelayedMessage", "batch_context", "caller_address"]
@@ -19,11 +20,8 @@ class Context(abc.ABC):
 
     __slots__ = ()
 
-    # These only run where a lookup has already failed; they explain 2.x-style calls
-    # (context.state('x'), context['x'], context.pack_and_send(...)) on a 3.x context.
-    def __getattr__(self, name: str) -> typing.NoReturn:
-        raise context_attribute_error(self, name)
-
+    # These explain 2.x-style calls (context['x'], and with add_context_hints below
+    # context.state('x'), context.pack_and_send(...)) on a 3.x context.
     def __getitem__(self, name: str) -> typing.NoReturn:
         raise context_subscript_error(name, "context[{name}]")
 
@@ -66,6 +64,9 @@ class Context(abc.ABC):
         """Send ``message`` to the egress it is addressed to."""
 
 
+add_context_hints(Context)
+
+
 class DelayedMessage(typing.NamedTuple):
     """A delayed send (``message`` set) or a cancellation (``message`` is ``None``)."""
 
@@ -103,7 +104,7 @@ def batch_context(
     context: BatchContext = _new(BatchContext)
     context._address = None
     context._target = (namespace, name, id, typename)
-    context._storage = storage
+    context.storage = storage
     context._caller = None
     context._invocation = None
     context.messages = []
@@ -113,6 +114,7 @@ def batch_context(
 
 
 _new = object.__new__
+DelayedInvocation = FromFunction.DelayedInvocation
 
 
 class BatchContext(Context):
@@ -125,7 +127,9 @@ class BatchContext(Context):
     __slots__ = (
         "_address",
         "_target",
-        "_storage",
+        # A plain attribute, not a property as in Context: functions read it for every state
+        # access, and a property costs a Python call each time.
+        "storage",
         "_caller",
         "_invocation",
         "messages",
@@ -136,7 +140,7 @@ class BatchContext(Context):
     def __init__(self, address: SdkAddress | None, storage: AddressScopedStorage) -> None:
         self._address = address
         self._target: tuple[str, str, str, str] | None = None
-        self._storage = storage
+        self.storage: AddressScopedStorage = storage
         self._caller: SdkAddress | None = None
         self._invocation: _CallerSource | None = None
         self.messages: list[Message] = []
@@ -153,8 +157,13 @@ class BatchContext(Context):
         return address
 
     @property
-    def storage(self) -> AddressScopedStorage:
-        return self._storage
+    def _storage(self) -> AddressScopedStorage:
+        # The attribute's earlier name, which statefun.compat reads and replaces.
+        return self.storage
+
+    @_storage.setter
+    def _storage(self, storage: AddressScopedStorage) -> None:
+        self.storage = storage
 
     @property
     def caller(self) -> SdkAddress | None:
@@ -174,38 +183,107 @@ class BatchContext(Context):
         self._caller = caller
 
     def send(self, message: Message) -> None:
-        if not isinstance(message, Message):
-            raise TypeError(f"send() expects a Message, got {type(message).__name__}")
-        if message.target_typename not in VALID_TYPENAMES:
-            validate_typename(message.target_typename, "the target typename of a sent message")
+        if type(message) is not Message and not isinstance(message, Message):
+            message = _foreign_message(message, "send")
+        typename = message.target_typename
+        # The type test first: an unhashable typename must fail as upstream's parse did.
+        if type(typename) is not str or typename not in VALID_TYPENAMES:
+            validate_typename(typename, "the target typename of a sent message")
         self.messages.append(message)
 
     def send_after(
         self, duration: timedelta, message: Message, cancellation_token: str | None = ""
     ) -> None:
-        if not isinstance(message, Message):
-            raise TypeError(f"send_after() expects a Message, got {type(message).__name__}")
-        if not isinstance(duration, timedelta):
-            raise TypeError(
-                f"send_after() expects a timedelta duration, got {type(duration).__name__}"
-            )
+        milliseconds = _milliseconds(duration)
+        if type(message) is not Message and not isinstance(message, Message):
+            message = _foreign_message(message, "send_after")
         validate_typename(message.target_typename, "the target typename of a delayed message")
-        milliseconds = int(duration.total_seconds() * 1000.0)
+        if cancellation_token is not None and type(cancellation_token) is not str:
+            cancellation_token = _token(cancellation_token, "send_after")
         self.delayed_messages.append(
             DelayedMessage(False, milliseconds, message, cancellation_token)
         )
 
     def cancel_delayed_message(self, cancellation_token: str) -> None:
-        if not cancellation_token or not isinstance(cancellation_token, str):
+        if type(cancellation_token) is not str:
+            cancellation_token = _token(cancellation_token, "cancel_delayed_message")
+        if not cancellation_token:
+            # Upstream sent it, and the runtime then failed the job with
+            # "Can not handle a cancellation request without a cancellation token".
             raise ValueError(
                 "cancel_delayed_message() needs the non-empty cancellation token the message was "
-                f"sent with, got {cancellation_token!r}"
+                "sent with, got ''"
             )
         self.delayed_messages.append(DelayedMessage(True, 0, None, cancellation_token))
 
     def send_egress(self, message: EgressMessage) -> None:
-        if not isinstance(message, EgressMessage):
-            raise TypeError(f"send_egress() expects an EgressMessage, got {type(message).__name__}")
-        if message.typename not in VALID_TYPENAMES:
-            validate_typename(message.typename, "the egress typename")
+        if type(message) is not EgressMessage and not isinstance(message, EgressMessage):
+            message = _foreign_egress(message)
+        typename = message.typename
+        if type(typename) is not str or typename not in VALID_TYPENAMES:
+            validate_typename(typename, "the egress typename")
         self.egresses.append(message)
+
+
+def _milliseconds(duration: timedelta) -> int:
+    # Upstream: int(duration.total_seconds() * 1000.0), so anything with total_seconds() works
+    # and anything else is an AttributeError.
+    try:
+        total_seconds = duration.total_seconds
+    except AttributeError:
+        raise AttributeError(
+            f"send_after() expects a timedelta duration, got {type(duration).__name__} "
+            f"{duration!r}"
+        ) from None
+    return int(total_seconds() * 1000.0)
+
+
+_token_field = DelayedInvocation()
+
+
+def _token(token: typing.Any, method: str) -> str:
+    """A token that is not a ``str``, converted as upstream's protobuf field did (or its error)."""
+    try:
+        _token_field.cancellation_token = token
+    except TypeError:
+        raise TypeError(
+            f"{method}() expects a str cancellation token, got {type(token).__name__} {token!r}"
+        ) from None
+    converted: str = _token_field.cancellation_token
+    _token_field.Clear()
+    return converted
+
+
+def _attributes(value: typing.Any, names: tuple[str, ...], expected: str) -> list[typing.Any]:
+    """``value``'s attributes ``names``; the ``AttributeError`` upstream raised if one is missing.
+
+    Upstream took any object for a message and read these attributes when it
+    built the response; here they are read at the call.
+    """
+    try:
+        return [getattr(value, name) for name in names]
+    except AttributeError as error:
+        raise AttributeError(f"{expected}, got {type(value).__name__}: {error}") from None
+
+
+def _foreign_message(message: typing.Any, method: str) -> Message:
+    """A ``Message`` with the attributes of an object that only looks like one."""
+    converted: Message = _new(Message)
+    converted.target_typename, converted.target_id, converted._typed_value = _attributes(
+        message,
+        ("target_typename", "target_id", "typed_value"),
+        f"{method}() expects a Message (see message_builder)",
+    )
+    return converted
+
+
+def _foreign_egress(message: typing.Any) -> EgressMessage:
+    """An ``EgressMessage`` with the attributes of an object that only looks like one."""
+    converted: EgressMessage = _new(EgressMessage)
+    converted.typename, converted._typed_value = _attributes(
+        message,
+        ("typename", "typed_value"),
+        "send_egress() expects an EgressMessage (see kafka_egress_message, "
+        "kinesis_egress_message, egress_message_builder)",
+    )
+    return converted

@@ -202,14 +202,31 @@ class ValueSpec(typing.Generic[T]):
         return f"ValueSpec({self.name!r}, {self.type.typename!r}{expiry})"
 
 
+def _split_typename(typename: typing.Any, what: str) -> tuple[str, str]:
+    # Upstream's algorithm, so that every input fails with upstream's exception class:
+    # None and malformed strings a ValueError, other objects whatever .rfind raises.
+    if typename is None:
+        raise TypenameError(f"{what} is missing: expected 'namespace/name', got None")
+    try:
+        position = typename.rfind("/")
+    except (AttributeError, TypeError) as error:
+        raise type(error)(
+            f"{what} must be a 'namespace/name' string, got {type(typename).__name__} "
+            f"{typename!r}"
+        ) from None
+    if position < 0:
+        raise TypenameError(f"{what} must be of the form 'namespace/name', got {typename!r}")
+    namespace, name = typename[:position], typename[position + 1 :]
+    if not namespace:
+        raise TypenameError(f"{what} has an empty namespace: {typename!r}")
+    if not name:
+        raise TypenameError(f"{what} has an empty name: {typename!r}")
+    return namespace, name
+
+
 def parse_typename(typename: str) -> tuple[str, str]:
     """Split ``namespace/name`` at the last ``/``; raise ``ValueError`` when either part is empty."""
-    if not typename:
-        raise TypenameError(f"a typename must be of the form namespace/name, got {typename!r}")
-    position = typename.rfind("/")
-    if position <= 0 or position == len(typename) - 1:
-        raise TypenameError(f"function type must be of the from namespace/name, got {typename!r}")
-    return typename[:position], typename[position + 1 :]
+    return _split_typename(typename, "function type")
 
 
 # Typenames that passed validate_typename; hot paths check membership before calling it.
@@ -218,16 +235,20 @@ _VALID_TYPENAMES_LIMIT = 4096
 
 
 def validate_typename(typename: object, what: str) -> str:
-    """Return ``typename`` if it is a ``namespace/name`` string, else raise naming ``what`` and the value."""
-    if not isinstance(typename, str):
-        raise TypenameError(
-            f"{what} must be a 'namespace/name' string, got {type(typename).__name__} {typename!r}"
-        )
-    if typename in VALID_TYPENAMES:
+    """Return ``typename`` if it is a ``namespace/name`` string, else raise naming ``what`` and the value.
+
+    The exception is the one upstream raised when it parsed the same typename
+    (later, while building the response): a ``TypenameError`` (``ValueError``)
+    for ``None`` and malformed strings, ``AttributeError``/``TypeError`` for
+    objects that are not strings.
+    """
+    if type(typename) is str and typename in VALID_TYPENAMES:
         return typename
-    position = typename.rfind("/")
-    if position <= 0 or position == len(typename) - 1:
-        raise TypenameError(f"{what} must be of the form 'namespace/name', got {typename!r}")
+    _split_typename(typename, what)
+    if type(typename) is not str:
+        # Upstream would have passed a str subclass or a str-like object through;
+        # only exact strings are remembered.
+        return typing.cast(str, typename)
     if len(VALID_TYPENAMES) >= _VALID_TYPENAMES_LIMIT:
         VALID_TYPENAMES.clear()
     VALID_TYPENAMES.add(typename)

@@ -3,15 +3,28 @@
 A function declared 3.x (``specs=[...]``, or ``statefun.Message``/``Context``
 hints; docs/compat-2x.md gives the rule) receives the plain 3.x ``Message``
 and context, exactly as upstream 3.x. Its 2.x calls would fail with a bare
-``AttributeError``; these say what happened and how to fix it. They are only
-built after a normal attribute lookup has failed, so they cost the hot path
-nothing. (Functions whose signature does not say get ``statefun.compat``'s
-dual message and context instead, which answer the 2.x calls.)
+``AttributeError``; these say what happened and how to fix it. (Functions whose
+signature does not say get ``statefun.compat``'s dual message and context
+instead, which answer the 2.x calls.) The errors are only built after a normal
+attribute lookup has failed, so they cost the hot path nothing: each 2.x member
+name is a class attribute of its own (``HintingMember``) that raises when read,
+rather than a ``__getattr__`` on the class, which on CPython 3.11 slows every
+attribute read of its instances (the interpreter does not specialize lookups on
+such classes).
 """
 
 from __future__ import annotations
 
-__all__ = ["message_attribute_error", "context_attribute_error", "context_subscript_error"]
+import typing
+
+__all__ = [
+    "message_attribute_error",
+    "context_attribute_error",
+    "context_subscript_error",
+    "HintingMember",
+    "add_message_hints",
+    "add_context_hints",
+]
 
 _FIX = (
     "for the 2.x programming model import StatefulFunctions from statefun.compat or annotate "
@@ -78,3 +91,35 @@ def context_attribute_error(context: object, name: str) -> AttributeError:
 
 def context_subscript_error(name: object, usage: str) -> TypeError:
     return TypeError(_hint(usage.format(name=repr(name)), "context", _STORAGE))
+
+
+class HintingMember:
+    """A class attribute standing for a 2.x member: reading it on an instance raises the hint."""
+
+    __slots__ = ("_name", "_error")
+
+    def __init__(self, name: str, error: typing.Callable[[object, str], AttributeError]) -> None:
+        self._name = name
+        self._error = error
+
+    def __get__(self, instance: object, owner: type | None = None) -> typing.Any:
+        if instance is None:
+            return self
+        # A subclass with a __getattr__ of its own (statefun.compat's dual message) answers as
+        # it would have, had this attribute not existed.
+        fallback = getattr(type(instance), "__getattr__", None)
+        if fallback is not None:
+            return fallback(instance, self._name)
+        raise self._error(instance, self._name)
+
+
+def add_message_hints(cls: type) -> None:
+    """Give the 3.x message class a ``HintingMember`` for each 2.x ``Any`` member."""
+    for name in _MESSAGE_MEMBERS:
+        setattr(cls, name, HintingMember(name, message_attribute_error))
+
+
+def add_context_hints(cls: type) -> None:
+    """Give the 3.x context class a ``HintingMember`` for each 2.x context member."""
+    for name in _CONTEXT_MEMBERS:
+        setattr(cls, name, HintingMember(name, context_attribute_error))

@@ -11,11 +11,10 @@ import inspect
 import typing
 
 from statefun.context import UNRESOLVED_CALLER, BatchContext, batch_context
-from statefun.errors import MalformedRequestError
 from statefun.event_loops import run_coroutine
-from statefun.messages import Message, received_message
-from statefun.request_parsing import parse_request
+from statefun.messages import Message, received_message, received_strict_message
 from statefun.request_reply_pb2 import TypedValue
+from statefun.request_parsing import malformed, parse_request
 from statefun.responses import batch_response, missing_values_response
 from statefun.statefun_builder import StatefulFunction, StatefulFunctions
 from statefun.storage import resolve_cells
@@ -25,11 +24,10 @@ __all__ = ["RequestReplyHandler", "UserFacingContext"]
 # Upstream's name for the concrete context.
 UserFacingContext = BatchContext
 
+_MessageFactory = typing.Callable[[str, str, TypedValue], Message]
 # The function, its context, the invocations, the target's typename and id, and what makes
 # the message of each invocation.
-_Batch = tuple[
-    StatefulFunction, BatchContext, typing.Any, str, str, typing.Callable[..., typing.Any]
-]
+_Batch = tuple[StatefulFunction, BatchContext, typing.Any, str, str, _MessageFactory]
 
 
 class RequestReplyHandler:
@@ -40,17 +38,24 @@ class RequestReplyHandler:
     directly. Both raise the exceptions documented in ``statefun.errors`` for
     bad requests, and let a function's own exception propagate (the whole
     batch then has no effect).
+
+    ``strict_message_types=True`` makes the functions receive ``StrictMessage``s,
+    whose ``as_type``/``as_int``/… refuse a value of another typename; the
+    default (``None``) follows the registry's own ``strict_message_types``.
     """
 
-    __slots__ = ("_registry", "_functions")
+    __slots__ = ("_registry", "_functions", "_strict", "_make_message")
 
-    def __init__(self, functions: StatefulFunctions) -> None:
+    def __init__(
+        self, functions: StatefulFunctions, *, strict_message_types: bool | None = None
+    ) -> None:
         if not functions:
             raise ValueError("functions must be provided.")
-        if not isinstance(functions, StatefulFunctions):
+        if not isinstance(functions, StatefulFunctions) and not hasattr(functions, "for_typename"):
             raise TypeError(
                 f"RequestReplyHandler expects a StatefulFunctions, got {type(functions).__name__}"
             )
+        self._strict = strict_message_types
         self.functions = functions
 
     @property
@@ -61,7 +66,21 @@ class RequestReplyHandler:
     def functions(self, functions: StatefulFunctions) -> None:
         self._registry = functions
         # The registry's own dict, read directly per request (for_typename reports misses).
-        self._functions = functions._functions
+        # Any object with for_typename() serves, as upstream; its lookups then go through it.
+        self._functions: dict[str, StatefulFunction] = (
+            functions._functions if isinstance(functions, StatefulFunctions) else {}
+        )
+        strict = self._strict
+        if strict is None:
+            strict = bool(getattr(functions, "strict_message_types", False))
+        self._make_message: _MessageFactory = (
+            received_strict_message if strict else received_message
+        )
+
+    @property
+    def strict_message_types(self) -> bool:
+        """Whether functions receive ``StrictMessage``s (see the class docstring)."""
+        return self._make_message is received_strict_message
 
     def __call__(self, request_bytes: bytes) -> bytes:
         """The 2.x calling convention, ``handler(request_bytes)``: the same as ``handle_sync``."""
@@ -71,36 +90,44 @@ class RequestReplyHandler:
         batch = parse_request(request_bytes)
         target = batch.target
         namespace, name, id = target.namespace, target.type, target.id
-        if not namespace or not name:
-            raise MalformedRequestError(
-                f"the invocation batch has no target function type (got namespace={namespace!r}, "
-                f"type={name!r})"
-            )
-        if not id:
-            raise MalformedRequestError(
-                f"the invocation batch for {namespace}/{name} has no target id"
+        if not namespace and not name and not id:
+            raise malformed(
+                AttributeError("'NoneType' object has no attribute 'typename'"),
+                "the invocation batch has no target address",
             )
         typename = f"{namespace}/{name}"
-        function = self._functions.get(typename) or self.functions.for_typename(typename)
+        function = self._functions.get(typename)
+        if function is None:
+            if not namespace or not name:
+                # Upstream looked the typename up as it was, and raised its KeyError.
+                raise malformed(
+                    KeyError(typename),
+                    f"the invocation batch has no target function type (got "
+                    f"namespace={namespace!r}, type={name!r})",
+                )
+            function = self.functions.for_typename(typename)
         storage_spec = function.storage_spec
         missing, cells = resolve_cells(storage_spec, batch.state)
         if missing is not None:
             return missing_values_response(missing)
-        storage = storage_spec.make_instance(typename, cells)
-        dialect = function.dialect
-        make_message: typing.Callable[[str, str, TypedValue], Message]
-        if dialect is None:
-            context = batch_context(namespace, name, id, typename, storage)
-            make_message = received_message
-        else:
-            # statefun.compat: a function not declared 3.x-only gets the dual context and message.
-            context = dialect.begin(function, namespace, name, id, typename, storage, batch.state)
-            make_message = dialect.make_message
         invocations: typing.Sequence[typing.Any] = batch.invocations
         if len(invocations) == 1:
             # Iterating protobuf's repeated field costs about a microsecond more than this.
             invocations = (invocations[0],)
-        return function, context, invocations, typename, id, make_message
+        if not id and invocations:
+            # Upstream's Message(...) for the first invocation raised this, before any ran.
+            raise malformed(
+                ValueError("target_id can not be missing"),
+                f"the invocation batch for {typename} has no target id",
+            )
+        storage = storage_spec.make_instance(typename, cells)
+        dialect = function.dialect
+        if dialect is None:
+            context = batch_context(namespace, name, id, typename, storage)
+            return function, context, invocations, typename, id, self._make_message
+        # statefun.compat: a function not declared 3.x-only gets the dual context and message.
+        context = dialect.begin(function, namespace, name, id, typename, storage, batch.state)
+        return function, context, invocations, typename, id, dialect.make_message
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""
@@ -166,7 +193,7 @@ async def _invoke_all_async(
     invocations: typing.Any,
     typename: str,
     id: str,
-    make_message: typing.Callable[[str, str, typing.Any], typing.Any],
+    make_message: _MessageFactory,
 ) -> None:
     fun = function.fun
     for invocation in invocations:

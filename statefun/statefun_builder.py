@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import functools
 import inspect
+import sys
 import typing
+import warnings
 
 from statefun.context import Context
 from statefun.core import ValueSpec, validate_typename
-from statefun.errors import FunctionNotFoundError
+from statefun.errors import FunctionNotFoundError, TypenameWarning
 from statefun.messages import Message
 from statefun.storage import StorageSpec, make_address_storage_spec
 
@@ -60,6 +62,23 @@ def _is_coroutine_callable(fun: typing.Callable[..., typing.Any]) -> bool:
     return not inspect.isfunction(fun) and inspect.iscoroutinefunction(call)
 
 
+def _warn_if_unaddressable(typename: str) -> None:
+    """Warn about a typename the runtime cannot address; upstream registered it silently."""
+    try:
+        validate_typename(typename, "the function typename")
+    except (ValueError, AttributeError, TypeError) as error:
+        # Point at the user's register() or @bind line, however deep inside this module we are.
+        frame, level = sys._getframe(), 1
+        while frame.f_back is not None and frame.f_code.co_filename == __file__:
+            frame, level = frame.f_back, level + 1
+        warnings.warn(
+            f"{error}: the runtime addresses functions as namespace/name, so this function "
+            "can never be invoked",
+            TypenameWarning,
+            stacklevel=level,
+        )
+
+
 def _check_accepts_context_and_message(
     typename: str, fun: typing.Callable[..., typing.Any]
 ) -> None:
@@ -77,12 +96,20 @@ def _check_accepts_context_and_message(
 
 
 class StatefulFunctions:
-    """Functions by typename, each with the state it declares."""
+    """Functions by typename, each with the state it declares.
 
-    __slots__ = ("_functions",)
+    ``strict_message_types=True`` (off by default, as upstream) makes every
+    handler serving this registry give its functions ``StrictMessage``s:
+    ``message.as_type(T)`` (and ``as_int()``, …) then raise
+    ``MessageTypeMismatchError`` for a value of another typename instead of
+    decoding its bytes as ``T``.
+    """
 
-    def __init__(self) -> None:
+    __slots__ = ("_functions", "strict_message_types")
+
+    def __init__(self, *, strict_message_types: bool = False) -> None:
         self._functions: dict[str, StatefulFunction] = {}
+        self.strict_message_types = strict_message_types
 
     def register(
         self,
@@ -99,11 +126,11 @@ class StatefulFunctions:
         runs through ``statefun.compat``: it also speaks the 2.x dialect; see
         docs/compat-2x.md.
         """
-        if not typename:
-            raise ValueError("function typename must be provided")
-        validate_typename(typename, "a function typename")
         if fun is None:
             raise ValueError("function code is missing.")
+        if not typename:
+            raise ValueError("function typename must be provided")
+        _warn_if_unaddressable(typename)
         if not callable(fun):
             raise TypeError(f"the function registered for {typename} is not callable: {fun!r}")
         # Imported here because statefun.compat builds on this module.
@@ -125,7 +152,6 @@ class StatefulFunctions:
         states: typing.Sequence[str | ValueSpec[typing.Any]] | None = None,
     ) -> typing.Callable[[F], F]:
         """Decorator form of ``register``; returns the function unchanged."""
-        validate_typename(typename, "a function typename")
 
         def wrapper(function: F) -> F:
             self.register(typename, function, specs, states)

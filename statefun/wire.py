@@ -21,7 +21,9 @@ __all__ = [
     "string_field",
     "bytes_field",
     "typed_value_prefix",
+    "address_prefix",
     "address",
+    "modify_prefix",
     "typed_value",
     "persisted_value_mutation",
     "outgoing_invocation",
@@ -36,6 +38,9 @@ __all__ = [
 # The one-byte varints; hot paths write `ONE_BYTE[n] if n < 0x80 else varint(n)` inline.
 ONE_BYTE = _ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 _UINT64 = 1 << 64
+# Tag and one-byte length of KafkaProducerRecord's key (field 1) and value_bytes (field 2).
+_KEY_PREFIXES = [b"\x0a" + length for length in _ONE_BYTE]
+_VALUE_PREFIXES = [b"\x12" + length for length in _ONE_BYTE]
 
 
 def varint(value: int) -> bytes:
@@ -89,7 +94,6 @@ def message_field(tag: bytes, payload: bytes) -> bytes:
 _PREFIX_CACHE_LIMIT = 4096
 _typed_value_prefixes: dict[str, bytes] = {}
 _address_prefixes: dict[str, bytes] = {}
-_egress_prefixes: dict[str, bytes] = {}
 _kafka_topics: dict[str, bytes] = {}
 _modify_prefixes: dict[str, bytes] = {}
 
@@ -114,8 +118,8 @@ def typed_value(typename: str, value: bytes) -> bytes:
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
 
 
-def address(typename: str, id: str) -> bytes:
-    """An ``Address`` for the function type ``namespace/name`` and ``id``."""
+def address_prefix(typename: str) -> bytes:
+    """The ``namespace`` and ``type`` fields of an ``Address`` for ``namespace/name``."""
     prefix = _address_prefixes.get(typename)
     if prefix is None:
         namespace, name = parse_typename(typename)
@@ -123,6 +127,12 @@ def address(typename: str, id: str) -> bytes:
         if len(_address_prefixes) >= _PREFIX_CACHE_LIMIT:
             _address_prefixes.clear()
         _address_prefixes[typename] = prefix
+    return prefix
+
+
+def address(typename: str, id: str) -> bytes:
+    """An ``Address`` for the function type ``namespace/name`` and ``id``."""
+    prefix = _address_prefixes.get(typename) or address_prefix(typename)
     if not id:
         return prefix
     encoded_id = id.encode("utf-8")
@@ -130,16 +140,22 @@ def address(typename: str, id: str) -> bytes:
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_id
 
 
-def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
-    """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
-    if value is None:
-        return string_field(b"\x12", state_name)
+def modify_prefix(state_name: str) -> bytes:
+    """``mutation_type = MODIFY`` and ``state_name`` of a ``PersistedValueMutation``."""
     prefix = _modify_prefixes.get(state_name)
     if prefix is None:
         prefix = b"\x08\x01" + string_field(b"\x12", state_name)
         if len(_modify_prefixes) >= _PREFIX_CACHE_LIMIT:
             _modify_prefixes.clear()
         _modify_prefixes[state_name] = prefix
+    return prefix
+
+
+def persisted_value_mutation(state_name: str, typename: str, value: bytes | None) -> bytes:
+    """MODIFY with the value, or DELETE (enum 0, so only the state name) when ``value`` is None."""
+    if value is None:
+        return string_field(b"\x12", state_name)
+    prefix = _modify_prefixes.get(state_name) or modify_prefix(state_name)
     state_value = typed_value(typename, value)
     size = len(state_value)
     return prefix + b"\x1a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + state_value
@@ -166,15 +182,11 @@ def delayed_cancellation(cancellation_token: str) -> bytes:
 
 
 def egress_prefix(typename: str) -> bytes:
-    """``egress_namespace`` and ``egress_type`` of an ``EgressMessage`` to ``typename``."""
-    prefix = _egress_prefixes.get(typename)
-    if prefix is None:
-        namespace, name = parse_typename(typename)
-        prefix = string_field(b"\x0a", namespace) + string_field(b"\x12", name)
-        if len(_egress_prefixes) >= _PREFIX_CACHE_LIMIT:
-            _egress_prefixes.clear()
-        _egress_prefixes[typename] = prefix
-    return prefix
+    """``egress_namespace`` and ``egress_type`` of an ``EgressMessage`` to ``typename``.
+
+    The same fields (1 and 2, strings) as an ``Address``'s namespace and type.
+    """
+    return _address_prefixes.get(typename) or address_prefix(typename)
 
 
 def egress_message(typename: str, argument: bytes) -> bytes:
@@ -207,15 +219,15 @@ def kafka_producer_record(key: str | None, value: bytes, topic: str) -> bytes:
     if key:
         encoded_key = key.encode("utf-8")
         size = len(encoded_key)
-        key_field = b"\x0a" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + encoded_key
+        key_prefix = _KEY_PREFIXES[size] if size < 0x80 else b"\x0a" + varint(size)
     else:
-        key_field = b""
+        encoded_key = key_prefix = b""
     if value:
         size = len(value)
-        value_field = b"\x12" + (_ONE_BYTE[size] if size < 0x80 else varint(size)) + value
+        value_prefix = _VALUE_PREFIXES[size] if size < 0x80 else b"\x12" + varint(size)
     else:
-        value_field = b""
-    return key_field + value_field + topic_field
+        value_prefix = b""
+    return b"".join((key_prefix, encoded_key, value_prefix, value, topic_field))
 
 
 def kinesis_egress_record(

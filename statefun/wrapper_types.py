@@ -47,12 +47,21 @@ T = typing.TypeVar("T")
 
 _INT32 = struct.Struct("<i")
 _INT64 = struct.Struct("<q")
+_ONE_BYTE = [bytes((n,)) for n in range(0x80)]
 
 
 class _WrapperSerializer(TypeSerializer[T]):
-    """Generic path: set ``wrapper.value`` and serialize; parse and read ``.value`` back."""
+    """Generic path: set ``wrapper.value`` and serialize; parse and read ``.value`` back.
+
+    ``ASSIGNED_TYPE`` is the one Python type whose values read back unchanged
+    after a round trip through this serializer (``None``: no such promise, e.g.
+    float32 narrows doubles). The storage uses it to skip decoding right
+    after an assignment.
+    """
 
     __slots__ = ("_wrapper_cls",)
+
+    ASSIGNED_TYPE: typing.ClassVar[type | None] = None
 
     def __init__(self, wrapper_cls: type[_ProtoMessage]) -> None:
         self._wrapper_cls = wrapper_cls
@@ -73,6 +82,8 @@ class _IntSerializer(_WrapperSerializer[int]):
 
     __slots__ = ()
 
+    ASSIGNED_TYPE = int
+
     def serialize(self, value: int) -> bytes:
         if type(value) is int and -0x80000000 <= value <= 0x7FFFFFFF:
             return b"\x0d" + _INT32.pack(value) if value else b""
@@ -92,6 +103,8 @@ class _LongSerializer(_WrapperSerializer[int]):
 
     __slots__ = ()
 
+    ASSIGNED_TYPE = int
+
     def serialize(self, value: int) -> bytes:
         if type(value) is int and -0x8000000000000000 <= value <= 0x7FFFFFFFFFFFFFFF:
             return b"\x09" + _INT64.pack(value) if value else b""
@@ -109,6 +122,8 @@ class _LongSerializer(_WrapperSerializer[int]):
 class _BoolSerializer(_WrapperSerializer[bool]):
     __slots__ = ()
 
+    ASSIGNED_TYPE = bool
+
     def serialize(self, value: bool) -> bytes:
         if value is True:
             return b"\x08\x01"
@@ -125,26 +140,48 @@ class _BoolSerializer(_WrapperSerializer[bool]):
 
 
 class _StringSerializer(_WrapperSerializer[str]):
-    """Field 1, length-delimited UTF-8; the empty string is omitted."""
+    """Field 1, length-delimited UTF-8; the empty string is omitted.
+
+    Anything the fast paths do not cover (long strings, lone surrogates,
+    invalid UTF-8, other wire shapes) goes through protobuf, so its errors
+    are protobuf's own.
+    """
 
     __slots__ = ()
+
+    ASSIGNED_TYPE = str
 
     def serialize(self, value: str) -> bytes:
         if type(value) is str:
             if not value:
                 return b""
-            encoded = value.encode("utf-8")
-            size = len(encoded)
-            if size < 0x80:
-                return b"\x0a" + bytes((size,)) + encoded
+            try:
+                encoded = value.encode("utf-8")
+            except UnicodeEncodeError:
+                pass  # a lone surrogate: protobuf decides what that raises
+            else:
+                size = len(encoded)
+                if size < 0x80:
+                    return b"\x0a" + _ONE_BYTE[size] + encoded
         return super().serialize(value)
 
     def deserialize(self, data: bytes) -> str:
         if len(data) >= 2 and data[0] == 0x0A and data[1] < 0x80 and len(data) == data[1] + 2:
-            return data[2:].decode("utf-8")
-        if not data:
+            try:
+                return data[2:].decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # protobuf reports bad UTF-8 as a DecodeError
+        elif not data:
             return ""
         return super().deserialize(data)
+
+
+class _DoubleSerializer(_WrapperSerializer[float]):
+    """A double reads back bit for bit (NaN payloads and -0.0 included)."""
+
+    __slots__ = ()
+
+    ASSIGNED_TYPE = float
 
 
 # Upstream's name for the generic wrapper serializer.
@@ -182,7 +219,9 @@ LongType: Type[int] = ProtobufWrappingType(
     "io.statefun.types/long", types_pb2.LongWrapper, _LongSerializer(types_pb2.LongWrapper)
 )
 FloatType: Type[float] = ProtobufWrappingType("io.statefun.types/float", types_pb2.FloatWrapper)
-DoubleType: Type[float] = ProtobufWrappingType("io.statefun.types/double", types_pb2.DoubleWrapper)
+DoubleType: Type[float] = ProtobufWrappingType(
+    "io.statefun.types/double", types_pb2.DoubleWrapper, _DoubleSerializer(types_pb2.DoubleWrapper)
+)
 StringType: Type[str] = ProtobufWrappingType(
     "io.statefun.types/string", types_pb2.StringWrapper, _StringSerializer(types_pb2.StringWrapper)
 )

@@ -64,7 +64,7 @@ from statefun.kafka_egress_pb2 import KafkaProducerRecord
 from statefun.request_reply_pb2 import FromFunction, TypedValue
 
 HERE = pathlib.Path(__file__).resolve().parent
-SEEDS = HERE.parents[2].parent / "shared" / "seeds"
+SEEDS = HERE.parents[1].parent / "shared" / "seeds"
 # The walkthrough's Kafka ingress routes GreetRequests with this typeUrl (seed 003's module.yaml).
 GREET_REQUEST_URL = "com.googleapis/example.GreetRequest"
 STARTER = "example/starter"

@@ -91,5 +91,10 @@ def test_validate_typename_names_what_and_value() -> None:
         TypenameError, match="the egress typename must be of the form 'namespace/name', got 'nope'"
     ):
         validate_typename("nope", "the egress typename")
-    with pytest.raises(TypenameError, match="got int 3"):
+    with pytest.raises(TypenameError, match="the egress typename is missing"):
+        validate_typename(None, "the egress typename")
+    # What upstream's parse_typename raised for objects that are not strings.
+    with pytest.raises(AttributeError, match="must be a 'namespace/name' string, got int 3"):
         validate_typename(3, "a typename")
+    with pytest.raises(TypeError, match="got bytes b'a/b'"):
+        validate_typename(b"a/b", "a typename")

@@ -117,3 +117,25 @@ def test_the_3x_api_is_unaffected() -> None:
 
     run_unannotated(body)
     assert seen == [("hello", None, "alice")]
+
+
+def test_the_hints_cost_attribute_lookups_nothing_and_give_way_to_a_subclass_getattr() -> None:
+    # Class attributes rather than a __getattr__: on CPython 3.11 a __getattr__ makes every
+    # attribute read of the class's instances take the slow path.
+    from statefun.context import BatchContext
+    from statefun.messages import Message
+
+    assert "__getattr__" not in vars(Message) and not hasattr(BatchContext, "__getattr__")
+    message = message_builder("example/fn", "id", str_value="x")
+    assert not hasattr(message, "Unpack") and not hasattr(message, "value")
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        message.nothing  # type: ignore[attr-defined]
+
+    class Answering(Message):
+        __slots__ = ()
+
+        def __getattr__(self, name: str) -> str:
+            return f"answered {name}"
+
+    answering = object.__new__(Answering)
+    assert answering.Unpack == "answered Unpack"  # type: ignore[attr-defined]

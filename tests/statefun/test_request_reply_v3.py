@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import typing
 from datetime import timedelta
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from statefun import (
     Context,
+    FloatType,
     IntType,
     Message,
     RequestReplyHandler,
@@ -17,15 +20,17 @@ from statefun import (
     StringType,
     ValueSpec,
     kafka_egress_message,
+    make_json_type,
     message_builder,
 )
 from statefun.errors import (
     FunctionNotFoundError,
     InvalidRequestError,
     MalformedRequestError,
+    MessageTypeMismatchError,
     StateTypeMismatchError,
 )
-from statefun.request_reply_pb2 import Address, FromFunction, ToFunction
+from statefun.request_reply_pb2 import Address, FromFunction, ToFunction, TypedValue
 from statefun.utils import to_typed_value
 
 from statefun_test_wire import request, response, typed
@@ -306,31 +311,42 @@ def test_user_exception_propagates_and_nothing_is_returned() -> None:
 
 
 @pytest.mark.parametrize(
-    "body, fragment",
+    "body, fragment, upstream",
     [
-        (b"", "empty request body"),
-        (b"\xff\xff\xff", "not a ToFunction message"),
-        (request("ex/fn", "a", [hello()])[:-3], "not a ToFunction message"),
-        (ToFunction().SerializeToString() + b"\x08\x01", "no invocation batch"),
+        (b"", "empty request body", AttributeError),
+        (b"\xff\xff\xff", "not a ToFunction message", DecodeError),
+        (request("ex/fn", "a", [hello()])[:-3], "not a ToFunction message", DecodeError),
+        (ToFunction().SerializeToString() + b"\x08\x01", "no invocation batch", AttributeError),
+        (b"\xa2\x06\x00", "no target address", AttributeError),
     ],
 )
-def test_malformed_bodies(body: bytes, fragment: str) -> None:
+def test_malformed_bodies(body: bytes, fragment: str, upstream: type[Exception]) -> None:
+    # Each is also the exception upstream raised for the same body.
     handler = handler_for(lambda c, m: None)
-    with pytest.raises(MalformedRequestError, match=fragment):
+    with pytest.raises(MalformedRequestError, match=fragment) as raised:
         handler.handle_sync(body)
-    with pytest.raises(MalformedRequestError, match=fragment):
+    assert isinstance(raised.value, upstream)
+    with pytest.raises(upstream, match=fragment):
         asyncio.run(handler.handle_async(body))
 
 
-def test_target_without_type_or_id_is_malformed() -> None:
+def test_target_without_type_or_id_is_malformed_as_upstreams_key_and_value_errors() -> None:
     handler = handler_for(lambda c, m: None)
     no_type = ToFunction()
     no_type.invocation.target.namespace = "ex"
     no_type.invocation.target.id = "a"
-    with pytest.raises(MalformedRequestError, match="no target function type"):
+    with pytest.raises(MalformedRequestError, match="no target function type") as key_error:
         handler.handle_sync(no_type.SerializeToString())
-    with pytest.raises(MalformedRequestError, match="no target id"):
+    assert isinstance(key_error.value, KeyError) and key_error.value.args == ("ex/",)
+    with pytest.raises(MalformedRequestError, match="no target id") as value_error:
         handler.handle_sync(request("ex/fn", "", [hello()]))
+    assert isinstance(value_error.value, ValueError)
+    # Upstream only failed when it made the first Message: without invocations, or with state
+    # missing, the same request is answered.
+    assert handler.handle_sync(request("ex/fn", "", [])) == b""
+    counting = handler_for(lambda c, m: None, [ValueSpec("seen", IntType)])
+    response = FromFunction.FromString(counting.handle_sync(request("ex/fn", "", [hello()])))
+    assert response.HasField("incomplete_invocation_context")
 
 
 def test_unknown_function() -> None:
@@ -467,3 +483,71 @@ def test_batches_of_every_length_prefix_size_are_read(size: int) -> None:
     handler = handler_for(lambda c, m: received.append(len(m.as_string() or "")))
     handler.handle_sync(request("ex/fn", "a", [hello("x" * size)]))
     assert received == [size]
+
+
+def test_what_a_function_sends_does_not_depend_on_the_batching() -> None:
+    # Upstream stored each value at its assignment, so a read always saw the round trip; the
+    # same invocations give the same messages whether the runtime sends them together or not.
+    ratio_type, doc_type = FloatType, make_json_type("ex/doc")
+
+    def accumulate(context: Context, message: Message) -> None:
+        ratio = context.storage.ratio or 0.0
+        context.storage.ratio = ratio + 0.1
+        doc = context.storage.doc or {"seen": []}
+        doc["seen"].append((message.as_string(), ratio))
+        context.storage.doc = doc
+        doc["seen"].append("changed after the assignment: not stored")
+        context.send(message_builder("ex/out", "1", value=context.storage.doc, value_type=doc_type))
+
+    specs = [ValueSpec("ratio", ratio_type), ValueSpec("doc", doc_type)]
+    handler = handler_for(accumulate, specs)
+    names = [f"n{position}" for position in range(6)]
+
+    def run(batches: list[list[str]]) -> list[bytes]:
+        state: dict[str, typing.Any] = {"ratio": None, "doc": None}
+        sent = []
+        for batch in batches:
+            result = response(handler.handle_sync(request("ex/fn", "a", map(hello, batch), state)))
+            sent += [m.argument.value for m in result.invocation_result.outgoing_messages]
+            for mutation in result.invocation_result.state_mutations:
+                state[mutation.state_name] = mutation.state_value
+        return sent
+
+    together = run([names])
+    assert together == run([[name] for name in names]) == run([names[:2], names[2:5], names[5:]])
+    seen = doc_type.serializer().deserialize(together[-1])["seen"]
+    # Tuples come back as lists, ratios as float32 values, the late change is not there.
+    assert [name for name, _ in seen] == names
+    assert seen[1][1] == 0.10000000149011612
+    assert all(ratio == struct.unpack("<f", struct.pack("<f", ratio))[0] for _, ratio in seen)
+
+
+def test_strict_message_types_are_opt_in_on_the_registry_or_the_handler() -> None:
+    doc = make_json_type("ex/doc")
+    labelled = TypedValue(typename=STRING, has_value=True, value=b'{"name": "alice"}')
+    seen: list[object] = []
+
+    def read(context: Context, message: Message) -> None:
+        try:
+            seen.append(message.as_type(doc))
+        except MessageTypeMismatchError as error:
+            seen.append(type(error))
+
+    def run(functions: StatefulFunctions, **options: typing.Any) -> object:
+        functions.register("ex/fn", read)
+        handler = RequestReplyHandler(functions, **options)
+        handler.handle_sync(request("ex/fn", "a", [labelled]))
+        asyncio.run(handler.handle_async(request("ex/fn", "a", [labelled])))
+        assert seen[0] == seen[1]
+        result = seen[0]
+        seen.clear()
+        return result
+
+    # Upstream's default: the JSON the playground's ingress labels as a string is read.
+    assert run(StatefulFunctions()) == {"name": "alice"}
+    assert not RequestReplyHandler(StatefulFunctions()).strict_message_types
+    assert run(StatefulFunctions(strict_message_types=True)) is MessageTypeMismatchError
+    assert run(StatefulFunctions(), strict_message_types=True) is MessageTypeMismatchError
+    assert run(StatefulFunctions(strict_message_types=True), strict_message_types=False) == {
+        "name": "alice"
+    }

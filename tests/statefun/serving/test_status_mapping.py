@@ -3,8 +3,10 @@ from __future__ import annotations
 import logging
 
 import pytest
+from google.protobuf.message import DecodeError
 
 from statefun import errors
+from statefun.request_parsing import malformed
 from statefun.serving import (
     CONTENT_TYPE,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -23,9 +25,16 @@ from statefun.serving import (
         (RuntimeError("user bug"), 500),
         (KeyError("a user KeyError is the user's"), 500),
         (errors.TypenameError("raised in user code"), 500),
+        # The SDK's errors that are also upstream's builtin ones map by the SDK's class: a
+        # malformed target is a KeyError (upstream looked '/' up) yet a 400, not a 404.
+        (malformed(KeyError("/"), "no target function type"), 400),
+        (malformed(AttributeError("x"), "no target address"), 400),
+        (malformed(DecodeError("Truncated"), "not a ToFunction message"), 400),
+        (errors.derived_error(errors.StateDecodingError, DecodeError("x"), "bad state"), 400),
+        (errors.derived_error(errors.StateEncodingError, ValueError("x"), "cannot store"), 500),
     ],
 )
-def test_statuses(error: Exception, status: int, caplog: pytest.LogCaptureFixture) -> None:
+def test_statuses(error: BaseException, status: int, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="statefun.serving"):
         reply = reply_for_error(error)
     assert reply.status == status
