@@ -158,7 +158,7 @@ def render(
         "FROM python:3.11-slim\n"
         "WORKDIR /app\n"
         "COPY . /app\n"
-        "RUN pip install --no-cache-dir '.[aiohttp]'\n"
+        "RUN pip install --no-cache-dir '.[serve,aiohttp]'\n"
         f"EXPOSE {function_port}\n"
         f"CMD {json.dumps(shlex.split(command))}\n"
     )

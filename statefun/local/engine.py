@@ -47,7 +47,10 @@ from statefun.local.store import (
 from statefun.local.wire import encode_address, encode_field, encode_invocation, typed_value
 
 UNSET_TYPENAME = "io.statefun.types/unset"
-_MAX_REGISTRATION_ROUNDS = 5
+# Each round must register at least one new state, so a function converges after as many rounds
+# as it has states (2.x-style functions discover theirs one at a time); the cap only bounds a
+# function that keeps inventing new names.
+_MAX_REGISTRATION_ROUNDS = 1000
 DEFAULT_MAX_BACKLOG = 1_000_000
 DEFAULT_MAX_TRACKED = 200_000
 _TIMER_WINDOW = 10_000
@@ -512,9 +515,13 @@ class Engine:
             )
             if response.HasField("incomplete_invocation_context"):
                 self.registrations_requested += 1
-                self._register(
-                    address[0], response.incomplete_invocation_context.missing_values, url
-                )
+                missing = response.incomplete_invocation_context.missing_values
+                if not self._register(address[0], missing, url):
+                    names = ", ".join(sorted(spec.state_name for spec in missing)) or "none"
+                    raise ProtocolError(
+                        f"{url} reports missing state for {address[0]} ({names}) although the "
+                        "request carried every state it asked for before"
+                    )
                 continue
             return self._effects(address, rows, response.invocation_result, expired, url)
         raise ProtocolError(
@@ -523,7 +530,8 @@ class Engine:
 
     def _register(
         self, function_type: str, missing: Iterable[pb.FromFunction.PersistedValueSpec], url: str
-    ) -> None:
+    ) -> bool:
+        """Register the states not registered yet; whether there were any."""
         registered = dict(self.specs.get(function_type, {}))
         new_specs: list[StateSpec] = []
         for value_spec in missing:
@@ -547,6 +555,7 @@ class Engine:
         for spec in new_specs:
             registered[spec.name] = spec
         self._set_specs(function_type, registered)
+        return bool(new_specs)
 
     def _effects(
         self,

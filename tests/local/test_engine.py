@@ -202,6 +202,41 @@ def test_a_type_clash_on_registration_is_an_error(tmp_path) -> None:
     run(tmp_path, {"greeter": changing}, scenario)
 
 
+def test_states_discovered_one_at_a_time_converge_however_many_there_are(tmp_path) -> None:
+    # 2.x-style functions ask for each undeclared state on its first use: one round per state.
+    names = [f"s{position}" for position in range(12)]
+
+    async def discovering(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        state = state_of(request)
+        for name in names:
+            if name not in state:
+                return missing_state((name, INT_TYPE, 0, 0))
+        return await greeter_handler()(request)
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await idle(engine)
+        assert engine.failure is None and len(sink.lines) == 1
+        # One round per name, and one for the greeter's own 'seen'.
+        assert engine.registrations_requested == len(names) + 1
+
+    run(tmp_path, {"greeter": discovering}, scenario)
+
+
+def test_asking_again_for_a_state_the_request_carried_is_an_error(tmp_path) -> None:
+    async def forgetful(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
+        return missing_state(("seen", INT_TYPE, 0, 0))
+
+    async def scenario(engine: Engine, fake: FakeFunctions, sink: ListSink) -> None:
+        await send(engine, "alice")
+        await asyncio.wait_for(engine.failed.wait(), 5)
+        assert isinstance(engine.failure, ProtocolError)
+        assert "(seen) although the request carried every state" in str(engine.failure)
+        assert len(fake.requests) == 2 and engine.store.inbox_size() == 1
+
+    run(tmp_path, {"greeter": forgetful}, scenario)
+
+
 def test_messages_delays_and_cancellation(tmp_path) -> None:
     async def router(request: pb.ToFunction.InvocationBatchRequest) -> web.StreamResponse:
         response = pb.FromFunction()
