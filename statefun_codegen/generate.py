@@ -11,7 +11,7 @@ import posixpath
 from dataclasses import dataclass
 
 from .diagnostics import Collector, Diagnostic, GenerationError, InternalError, format_all
-from .manifest import parse_manifest_text, text_problem
+from .manifest import parse_manifest_text, shown, text_problem
 from .model import FORMATS, Model, Target, build_model
 from .module_rules import read_module_yaml
 from .pb2 import build_pb2_modules
@@ -62,7 +62,7 @@ def check_options(options: Options) -> list[str]:
     package = options.package
     if not (package.isascii() and package.isidentifier()) or keyword.iskeyword(package):
         problems.append(
-            f"package '{text_shown(package)}' is not a Python identifier (ASCII letters, digits "
+            f"package '{shown(package)}' is not a Python identifier (ASCII letters, digits "
             "and '_', not starting with a digit, not a keyword)"
         )
     elif package.startswith("__") or package in ("functions", "types"):
@@ -70,15 +70,11 @@ def check_options(options: Options) -> list[str]:
     module_yaml = options.module_yaml
     if text_problem(module_yaml) or not _safe_relative(module_yaml):
         problems.append(
-            f"module_yaml '{text_shown(module_yaml)}' must be a relative path inside the output"
+            f"module_yaml '{shown(module_yaml)}' must be a relative path inside the output"
         )
     elif not module_yaml.endswith((".yaml", ".yml")):
         problems.append(f"module_yaml '{module_yaml}' must end in .yaml or .yml")
     return problems
-
-
-def text_shown(text: str) -> str:
-    return text.encode("unicode_escape").decode("ascii") if text_problem(text) else text
 
 
 def generate(
@@ -181,7 +177,9 @@ def render(
             )
         )
         for fn in model.functions:
-            files.append(OutputFile(f"{fn.module}.py", _python(render_body_stub(fn)), True))
+            files.append(
+                OutputFile(f"{fn.module}.py", _python(render_body_stub(fn, package)), True)
+            )
     unsafe = [f.path for f in files if not _safe_relative(f.path)]
     if unsafe:  # every name was validated before it became a path
         raise InternalError(f"refusing to write outside the output directory: {unsafe}")

@@ -203,8 +203,10 @@ def text_problem(text: str, allow_layout: bool = False) -> str | None:
         if allow_layout and char in "\t\n":
             continue
         if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp"):
-            name = unicodedata.name(char, "a control character")
-            return f"it contains U+{ord(char):04X} ({name}), an invisible or control character"
+            name = unicodedata.name(char, "")
+            if not name:
+                return f"contains the control character U+{ord(char):04X}"
+            return f"contains U+{ord(char):04X} ({name}), an invisible character"
     return None
 
 
@@ -229,16 +231,14 @@ class _Reader:
             if entry.key not in allowed:
                 self.errors.error(
                     entry.key_location,
-                    f"unknown key '{_shown(entry.key)}' in {what}{did_you_mean(entry.key, allowed)}",
+                    f"unknown key '{shown(entry.key)}' in {what}{did_you_mean(entry.key, allowed)}",
                 )
 
     def name(self, entry: YEntry, what: str) -> bool:
         """A mapping key that names something: text as written, no invisible characters."""
         problem = text_problem(entry.key)
         if problem is not None:
-            self.errors.error(
-                entry.key_location, f"bad {what} name '{_shown(entry.key)}': {problem}"
-            )
+            self.errors.error(entry.key_location, f"{what} name '{shown(entry.key)}' {problem}")
             return False
         return True
 
@@ -249,7 +249,7 @@ class _Reader:
         if isinstance(node, YScalar) and not node.is_null and node.text.strip():
             problem = text_problem(node.text, allow_layout)
             if problem is not None:
-                self.errors.error(node.location, f"bad {what} '{_shown(node.text)}': {problem}")
+                self.errors.error(node.location, f"{what} '{shown(node.text)}' {problem}")
                 return None
             return node.text
         self.errors.error(node.location, f"{what} must be a non-empty string")
@@ -260,13 +260,19 @@ class _Reader:
         if node is None:
             return None
         text = node.text.strip() if isinstance(node, YScalar) else ""
-        problem = f"{what} must be a positive whole number"
+        problem = f"{what} must be a positive whole number" + (
+            f", not '{shown(text)}'" if text else ""
+        )
         if re.fullmatch(r"[0-9]+", text, re.ASCII):
             if len(text) > 1 and text.startswith("0"):
+                octal = (
+                    f" (YAML 1.1 reads it as the octal number {int(text, 8)})"
+                    if re.fullmatch("[0-7]+", text)
+                    else ""
+                )
                 problem = (
-                    f"{what} '{text}' has a leading zero, which YAML 1.1 reads as an octal "
-                    f"number ({int(text, 8) if re.fullmatch('[0-7]+', text) else 'invalid'}); "
-                    f"write {int(text)} if you mean {int(text)}"
+                    f"{what} '{text}' has a leading zero, which YAML tools read as octal"
+                    f"{octal}; write it without the zero"
                 )
             elif int(text) == 0:
                 problem = f"{what} must be a positive whole number, not 0"
@@ -288,7 +294,7 @@ class _Reader:
         if value not in choices:
             self.errors.error(
                 node.location,
-                f"{what} must be one of {', '.join(choices)}, not '{_shown(value)}'"
+                f"{what} must be one of {', '.join(choices)}, not '{shown(value)}'"
                 + did_you_mean(value, choices),
             )
             return None
@@ -306,9 +312,11 @@ class _Reader:
         text = node.text if isinstance(node, YScalar) and not node.is_null else None
         parsed = parse_duration(text) if text is not None else None
         if parsed is None or text is None:
-            shown = _shown(text) if text is not None else "?"
+            display = shown(text) if text is not None else "?"
             hint = ""
-            if text is not None and re.fullmatch(r"[0-9]+(?::[0-5]?[0-9])+", text.strip()):
+            if text is not None and re.fullmatch(r"[0-9]+ *[mM]", text.strip()):
+                hint = "'m' is not read by every StateFun version; write 'min' for minutes"
+            elif text is not None and re.fullmatch(r"[0-9]+(?::[0-5]?[0-9])+", text.strip()):
                 hint = (
                     f"'{text.strip()}' is not a duration (YAML 1.1 would read it as the "
                     "sexagesimal number "
@@ -316,7 +324,7 @@ class _Reader:
                 )
             self.errors.error(
                 node.location,
-                f"bad duration '{shown}' for {what}: expected a positive number "
+                f"bad duration '{display}' for {what}: expected a positive number "
                 f"followed by {UNITS_HELP}, e.g. 30s",
                 hint,
             )
@@ -324,7 +332,7 @@ class _Reader:
         if parsed.number > JAVA_LONG_MAX or parsed.millis > JAVA_LONG_MAX:
             self.errors.error(
                 node.location,
-                f"duration '{_shown(text)}' for {what} is too long for the runtime "
+                f"duration '{shown(text)}' for {what} is too long for the runtime "
                 "(it must fit in a Java long of milliseconds)",
             )
             return None
@@ -336,8 +344,8 @@ class _Reader:
         if parsed.millis > maximum:
             self.errors.error(
                 node.location,
-                f"duration '{_shown(text)}' for {what} is longer than {limit_reason} "
-                f"({format_duration(maximum)})",
+                f"duration '{shown(text)}' for {what} is longer than {limit_reason} "
+                f"({_limit_text(maximum)})",
             )
             return None
         if parsed.bare:
@@ -374,16 +382,16 @@ class _Reader:
             value = entry.value
             if not isinstance(value, YScalar) or value.is_null:
                 self.errors.error(
-                    value.location, f"{what} '{_shown(entry.key)}' must be a plain value"
+                    value.location, f"{what} '{shown(entry.key)}' must be a plain value"
                 )
                 continue
-            text = self.string(value, f"{what} '{_shown(entry.key)}'")
+            text = self.string(value, f"{what} '{shown(entry.key)}'")
             if text is None:
                 continue
             if not value.quoted and text in YAML11_BOOLEANS:
                 self.errors.warning(
                     value.location,
-                    f"{what} '{_shown(entry.key)}' is kept as the text '{text}' (YAML 1.1 "
+                    f"{what} '{shown(entry.key)}' is kept as the text '{text}' (YAML 1.1 "
                     f"would read it as {str(YAML11_BOOLEANS[text]).lower()}); Kafka and "
                     "Kinesis clients expect true or false",
                     f"write {str(YAML11_BOOLEANS[text]).lower()} if you mean a boolean, or "
@@ -400,7 +408,7 @@ class _Reader:
             return ()
         parsed: list[T] = []
         for entry in mapping.entries:
-            if not self.name(entry, what.rstrip("s")):
+            if not self.name(entry, _SINGULAR.get(what, what)):
                 continue
             item = parse(entry.key, entry.key_location, entry.value)
             if item is not None:
@@ -408,13 +416,24 @@ class _Reader:
         return tuple(parsed)
 
 
-def _shown(text: str, limit: int = 80) -> str:
+_SINGULAR = {"functions": "function", "ingresses": "ingress", "egresses": "egress", "types": "type"}
+
+
+def shown(text: str, limit: int = 80) -> str:
     """User text for a message: invisible characters made visible, long text cut."""
     shown = "".join(
         c if unicodedata.category(c)[0] != "C" and c not in "\u2028\u2029" else f"\\u{ord(c):04x}"
         for c in text
     )
     return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _limit_text(millis: int) -> str:
+    if millis == TIMEDELTA_MAX_MILLIS:
+        return "999999999 days"
+    if millis == JAVA_INT_MAX:
+        return "2147483647ms, about 24.8 days"
+    return format_duration(millis)
 
 
 def _sexagesimal(text: str) -> int:

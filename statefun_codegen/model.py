@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import keyword
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from .diagnostics import Collector, Location
@@ -21,6 +22,7 @@ from .manifest import (
     Manifest,
     Ref,
     did_you_mean,
+    shown,
 )
 from .naming import camel, constant, escape, snake
 from .schema import MessageInfo, PyModule, Schema
@@ -245,23 +247,27 @@ class _Builder:
 
     def _typename_of(self, key: str, location: Location, what: str) -> str | None:
         """``name`` or ``namespace/name`` -> a validated ``namespace/name``."""
-        namespace, _, name = key.rpartition("/")
-        namespace = namespace or self.manifest.namespace
-        too_long = _length_problem(name, MAX_NAME_LENGTH, f"{what} name '{name[:40]}...'")
-        too_long = too_long or _length_problem(namespace, MAX_NAMESPACE_LENGTH, "the namespace")
+        own_namespace, _, name = key.rpartition("/")
+        namespace = own_namespace or self.manifest.namespace
+        too_long = _length_problem(name, MAX_NAME_LENGTH, f"{what} name '{shown(name, 40)}'")
+        if own_namespace:  # the manifest's own namespace is reported once, at its key
+            too_long = too_long or _length_problem(namespace, MAX_NAMESPACE_LENGTH, "the namespace")
         if too_long:
             self.errors.error(location, too_long)
             return None
+        if not own_namespace and not _NAMESPACE.match(namespace):
+            return None  # reported once, at the manifest's namespace
         if not _NAMESPACE.match(namespace) or "/" in namespace:
             self.errors.error(
                 location,
-                f"bad namespace '{namespace}' for {what}: use letters, digits, '.', '_' and '-'",
+                f"bad namespace '{shown(namespace)}' for {what}: use letters, digits, '.', '_' "
+                "and '-'",
             )
             return None
         if not _SIMPLE_NAME.match(name):
             self.errors.error(
                 location,
-                f"bad {what} name '{name}': it must start with a letter and contain only "
+                f"bad {what} name '{shown(name)}': it must start with a letter and contain only "
                 "letters, digits, '_' and '-'",
             )
             return None
@@ -549,7 +555,8 @@ class _Builder:
             )
             if problem:
                 self.errors.error(
-                    state.location, f"invalid state name '{state.name}' in {what}: {problem}"
+                    state.location,
+                    f"invalid state name '{shown(state.name)}' in {what}: {problem}",
                 )
                 continue
             type_ = self.resolve_type(state.type, f"state '{state.name}' of {what}")
@@ -719,7 +726,7 @@ class _Builder:
         path = "/"
         problem = self._url_problem(url)
         if problem:
-            self.errors.error(decl.location, f"bad endpoint url '{url}': {problem}")
+            self.errors.error(decl.location, f"bad endpoint url '{shown(url)}': {problem}")
         else:
             parts = urlsplit(url)
             path = parts.path or "/"
@@ -779,11 +786,11 @@ class _Builder:
         uses_okhttp = module_format != "3.1" or decl.transport == "okhttp"
         if uses_okhttp:
             problem = okhttp_timeouts_problem(given)
-            if problem:
-                if module_format == "2.0":
-                    self.errors.warning(where, problem + " (StateFun 2.x may accept it)")
-                else:
-                    self.errors.error(where, problem)
+            if problem and module_format == "2.0":  # 2.x does not check: the call cuts it short
+                refused = "; the OkHttp transport refuses that"
+                self.errors.warning(where, problem.replace(refused, ", so it can never apply"))
+            elif problem:
+                self.errors.error(where, problem)
         elif given.get("connect", ASYNC_DEFAULTS["connect"]) > given.get(
             "call", ASYNC_DEFAULTS["call"]
         ):
@@ -806,7 +813,8 @@ class _Builder:
         elif not _NAMESPACE.match(manifest.namespace):
             self.errors.error(
                 manifest.namespace_location,
-                f"bad namespace '{manifest.namespace}': use letters, digits, '.', '_' and '-'",
+                f"bad namespace '{shown(manifest.namespace)}': use letters, digits, '.', '_' "
+                "and '-'",
             )
         self._declare_types()
         self._function_index()
@@ -941,6 +949,9 @@ def state_name_problem(name: str) -> str | None:
     """The Python SDK's ValueSpec rules, checked before any code is written."""
     if not name.isidentifier():
         return "it must be a Python identifier"
+    if not unicodedata.is_normalized("NFKC", name):
+        # Python normalizes identifiers in code; the SDK looks state up by the raw string
+        return "write it in NFKC-normalized form (Python would read the property as another name)"
     if keyword.iskeyword(name):
         return "it must not be a Python keyword"
     if not name.islower():

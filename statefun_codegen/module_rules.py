@@ -144,12 +144,16 @@ def endpoint_url_problem(url: str) -> str | None:
             )
         return None
     if uri.host is None:
-        reason = f" ({uri.server_error.reason})" if uri.server_error else ""
-        return (
-            f"java.net.URI finds no host in '{uri.authority or ''}'{reason}: host names take "
-            "letters, digits, '-' and '.', the last label starts with a letter, and '_' is "
-            "not allowed"
+        if not uri.authority:
+            return "it has no host"
+        reason = uri.server_error.reason if uri.server_error else "not a host and port"
+        explained = (
+            ": host names take letters, digits, '-' and '.', the last label starts with a "
+            "letter, and '_' is not allowed"
+            if "hostname" in reason
+            else ""
         )
+        return f"java.net.URI finds no server in '{uri.authority}' ({reason}){explained}"
     if uri.port != -1 and not 1 <= uri.port <= 65535:
         return f"the port {uri.port} is not in 1..65535"
     return None
@@ -562,11 +566,6 @@ class _Reader:
             if text is not None:
                 settings.append((key, text))
         node.done()
-        if found.get("connect", 0) > found.get("call", ASYNC_DEFAULTS["call"]):
-            self.warning(
-                where,
-                "the connect timeout is longer than the call timeout, so it can never apply",
-            )
         return Transport(ASYNC_TRANSPORT, tuple(sorted(found.items())), tuple(settings), where)
 
     # ---- Kafka and Kinesis ----

@@ -26,6 +26,8 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
+# a public import's names, re-exported by the stub
+_NAME_IMPORT = re.compile(r"^from ([\w.]+_pb2) import (\w+) as (\w+)$", re.MULTILINE)
 _STUB_LINE = re.compile(
     r"^(?P<indent> *)(?:class (?P<cls>\w+)\((?P<base>[\w.]+)[^\n]*|(?P<field>[a-z_]\w*): [^\n]*)$",
     re.MULTILINE,
@@ -91,8 +93,15 @@ def _relative_import_lines(text: str, ours: set[str], depth: int) -> str:
             return match.group(0)
         return f"from {dots}{module} import *"
 
+    def name_import(match: re.Match[str]) -> str:
+        module, name, alias = match.groups()
+        if module not in ours:
+            return match.group(0)
+        return f"from {dots}{module} import {name} as {alias}"
+
     text = _FROM_IMPORT.sub(from_import, text)
     text = _PLAIN_IMPORT.sub(plain_import, text)
+    text = _NAME_IMPORT.sub(name_import, text)
     return _STAR_IMPORT.sub(star_import, text)
 
 

@@ -71,7 +71,11 @@ def check_protos(schema: Schema, proto_input: ProtoInput, errors: Collector) -> 
             file, outputs.get(base + ".py", ""), outputs.get(base + ".pyi", ""), keyword_types
         )
         for found in problems:
-            errors.error(schema.location(name, found.path), found.message)
+            where_found = schema.location(name, found.path)
+            if found.severity == "warning":
+                errors.warning(where_found, found.message, found.hint)
+            else:
+                errors.error(where_found, found.message, found.hint)
         repairs[name] = file_repairs
     for dotted, name in modules.items():
         if dotted in packages:

@@ -31,6 +31,7 @@ _ABSL_BANNER = "All log messages before absl::InitializeLog() is called"
 _NO_SYNTAX = re.compile(r"No (?:edition or )?syntax specified for the proto file: (?P<path>\S+?)\.")
 _CONTINUATION = re.compile(r"^(?:Suggested field numbers for |Note that )")
 _NOT_FOUND = re.compile(r"^(?P<path>.+): File not found$")
+_JSON_CONFLICT = re.compile(r"JSON name of field .* conflicts with")
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,6 +142,8 @@ def protoc_diagnostics(lines: Sequence[str], read_source: SourceReader) -> list[
         severity = "error"
         if message.startswith("warning: "):
             severity, message = "warning", message[len("warning: ") :]
+            if _JSON_CONFLICT.search(message):
+                continue  # stubs reports it as the error it is: the runtime refuses the module
         message = message.rstrip(".")
         if _CONTINUATION.match(message) and diagnostics:  # protoc's own hint to the last one
             previous = diagnostics.pop()
@@ -351,7 +354,8 @@ def _explicit_json_name_paths(
     }
 
 
-def _default_json_name(name: str) -> str:
+def default_json_name(name: str) -> str:
+    """protoc's JSON name for a field: underscores dropped, the letter after each capitalised."""
     parts = name.split("_")
     return parts[0] + "".join(part[:1].upper() + part[1:] for part in parts[1:])
 
@@ -373,7 +377,7 @@ def _drop_default_json_names(
 
     def clear(field: descriptor_pb2.FieldDescriptorProto, path: tuple[int, ...]) -> None:
         keep = path in explicit if explicit is not None else False
-        if not keep and (explicit is not None or field.json_name == _default_json_name(field.name)):
+        if not keep and (explicit is not None or field.json_name == default_json_name(field.name)):
             field.ClearField("json_name")
 
     for index, field in enumerate(extensions):

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
+from .protoc_runner import default_json_name
+
 # Names a generated message class has (upb and pure-Python implementations together):
 # a field, nested type or enum value with one of them breaks the class.
 MESSAGE_ATTRIBUTES = frozenset(
@@ -92,6 +94,8 @@ _ENUM_VALUE = 2
 class Problem:
     path: tuple[int, ...]  # SourceCodeInfo path of the declaration
     message: str
+    severity: str = "error"
+    hint: str = ""
 
 
 @dataclass
@@ -101,6 +105,7 @@ class Repairs:
     module_classvars: bool = False  # top-level extensions: ClassVar outside a class
     drop_extension_dicts: bool = False  # 'Extensions: _python_message._ExtensionDict'
     qualified_builtins: bool = False  # a class defines str, bytes ...: write _builtins.str
+    drop_services: bool = False  # py_generic_services: protoc's untyped service classes
 
     @property
     def any(self) -> bool:
@@ -111,6 +116,7 @@ class Repairs:
                 self.module_classvars,
                 self.drop_extension_dicts,
                 self.qualified_builtins,
+                self.drop_services,
             )
         )
 
@@ -207,6 +213,18 @@ def analyse(
             module_name(value.name, value_path, "enum value", False)
     for index, service in enumerate(file.service):
         module_name(service.name, (_FILE_SERVICE, index), "service", True)
+    if file.service and file.options.py_generic_services:
+        repairs.drop_services = True
+        problems.append(
+            Problem(
+                (8,),  # the file's options
+                "py_generic_services makes protoc write service classes its stub cannot type "
+                "(they subclass the untyped google.protobuf.service), so the stub leaves them "
+                "out; they still exist at run time",
+                "warning",
+                "the option is deprecated in protobuf; drop it unless you use the classes",
+            )
+        )
     for index, extension in enumerate(file.extension):
         repairs.module_classvars = True
         module_name(extension.name, (_FILE_EXTENSION, index), "extension", False)
@@ -254,6 +272,22 @@ def _check_message(
 
     if message.extension_range:
         repairs.drop_extension_dicts = True
+    if not message.options.deprecated_legacy_json_field_conflicts:
+        json_names: dict[str, str] = {}
+        for index, item in enumerate(message.field):
+            json_name = item.json_name or default_json_name(item.name)
+            other = json_names.get(json_name)
+            if other is not None:
+                problems.append(
+                    Problem(
+                        (*path, _MESSAGE_FIELD, index),
+                        f"field '{item.name}' of {what} has the JSON name '{json_name}', as "
+                        f"field '{other}' has, so the protobuf runtime refuses to load the "
+                        "module (duplicate json_name)",
+                        hint="rename one of the fields, or give one its own json_name",
+                    )
+                )
+            json_names.setdefault(json_name, item.name)
 
     def member(name: str, member_path: tuple[int, ...], kind: str) -> None:
         if name in UNWRITABLE:
@@ -344,7 +378,11 @@ def repair(text: str, repairs: Repairs) -> str:
     if repairs.qualified_builtins:
         text = _qualify_builtins(text)
         text = add_import(text, "import builtins as _builtins")
-    return text
+    if repairs.drop_services:
+        text = re.sub(r"^class \w+\(_service\.service\): \.\.\.\n\n?", "", text, flags=re.MULTILINE)
+        text = re.sub(r"^class \w+_Stub\(\w+\): \.\.\.\n\n?", "", text, flags=re.MULTILINE)
+        text = text.replace("from google.protobuf import service as _service\n", "")
+    return text.rstrip("\n") + "\n" if repairs.drop_services else text
 
 
 # An unqualified builtin in an annotation or a base list: not an attribute or parameter

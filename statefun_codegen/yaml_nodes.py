@@ -205,6 +205,9 @@ def _refuse_control_characters(text: str, path: str, policy: Policy) -> None:
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str, policy: Policy) -> Diagnostic:
     mark = exc.problem_mark or exc.context_mark
     problem = (exc.problem or exc.context or "invalid YAML").strip()
+    context = exc.context_mark
+    if exc.context and context is not None and mark is not None and context.line != mark.line:
+        problem += f" ({exc.context.strip()} that starts at line {context.line + 1})"
     if mark is None:
         return Diagnostic(Location(path, 1, 1), f"invalid YAML: {problem}")
     location = Location(path, mark.line + 1, mark.column + 1)
