@@ -103,7 +103,8 @@ CASES = [
         "yaml-syntax-error",
         None,
         GOOD_MANIFEST + "  other: [unclosed\n",
-        "schema/statefun.yaml:9:1: error: invalid YAML: expected ',' or ']', but got '<stream end>'\n",
+        "schema/statefun.yaml:9:1: error: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence that starts at line 8)\n",
     ),
     (
         "exactly-once-without-timeout",
