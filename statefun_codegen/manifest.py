@@ -372,7 +372,7 @@ class _Reader:
 
     def properties(self, node: YNode | None, what: str) -> tuple[tuple[str, str], ...]:
         """Client properties: keys and values are kept as the text written."""
-        mapping = self.mapping(node, what)
+        mapping = self.mapping(node, "'properties'")
         if mapping is None:
             return ()
         pairs: list[tuple[str, str]] = []

@@ -604,11 +604,12 @@ class _Builder:
         if text is not None and location is not None and kind == "kafka":
             problem = kafka_address_problem(text)
             if problem:
-                self.errors.error(location, f"bad Kafka address '{text}': {problem}")
+                self.errors.error(location, f"bad Kafka address '{shown(text)}': {problem}")
         text, location = region
         if text is not None and location is not None and not _AWS_REGION.match(text):
             self.errors.error(
-                location, f"bad aws_region '{text}': expected an AWS region such as eu-west-1"
+                location,
+                f"bad aws_region '{shown(text)}': expected an AWS region such as eu-west-1",
             )
 
     def _check_source(self, kind: str, source: str, location: Location) -> None:
@@ -617,13 +618,13 @@ class _Builder:
             if not _KAFKA_TOPIC.match(source) or source in (".", ".."):
                 self.errors.error(
                     location,
-                    f"bad Kafka topic '{source}': Kafka accepts letters, digits, '.', '_' and "
+                    f"bad Kafka topic '{shown(source)}': Kafka accepts letters, digits, '.', '_' and "
                     "'-', at most 249 of them",
                 )
         elif not _KINESIS_STREAM.match(source):
             self.errors.error(
                 location,
-                f"bad Kinesis stream '{source}': Kinesis accepts letters, digits, '.', '_' and "
+                f"bad Kinesis stream '{shown(source)}': Kinesis accepts letters, digits, '.', '_' and "
                 "'-', at most 128 of them",
             )
 

@@ -38,20 +38,16 @@ def check_protos(schema: Schema, proto_input: ProtoInput, errors: Collector) -> 
             continue
         parts = module_parts(name)
         dotted = ".".join(parts)
-        for key, seen, what in (
-            (dotted.lower(), modules, "module"),
-            ("_".join(parts), aliases, "module alias"),
-        ):
-            other = seen.get(key)
-            if other is not None:
-                errors.error(
-                    where,
-                    f"{name} and {other} would both become the Python {what} "
-                    f"{key if what != 'module' else dotted} (protoc's naming turns '-' into "
-                    "'_' and '.' into a package level; file systems may ignore case); "
-                    "rename one",
-                )
-            seen[key] = name
+        modules.setdefault(dotted.lower(), name)  # one module each: protoc_runner checked
+        alias = "_".join(parts)
+        other = aliases.get(alias)
+        if other is not None:
+            errors.error(
+                where,
+                f"{name} and {other} would both be imported as {alias} by the generated "
+                "modules (the alias joins the path's parts with '_'); rename one",
+            )
+        aliases.setdefault(alias, name)
         for depth in range(1, len(parts)):
             packages.setdefault(".".join(parts[:depth]).lower(), name)
         if len(parts) > 1 and parts[0] in _PACKAGE_NAMES:
@@ -63,7 +59,7 @@ def check_protos(schema: Schema, proto_input: ProtoInput, errors: Collector) -> 
         if not (file.message_type or file.enum_type or file.service or file.extension):
             errors.warning(
                 where,
-                f"{name} declares no messages, enums or services, so its module is empty",
+                "the file declares no messages, enums or services, so its module is empty",
                 "remove the file, or add the definitions it was meant to hold",
             )
         base = "/".join(parts)

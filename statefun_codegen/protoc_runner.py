@@ -14,7 +14,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,7 +28,9 @@ _PROTOC_LINE = re.compile(r"^(?P<path>[^:\n]+):(?P<line>\d+):(?P<col>\d+): (?P<m
 # absl's log prefix: "W0000 00:00:1796236884.106625    7779 parser.cc:659] message"
 _ABSL_LOG = re.compile(r"^[IWEF]\d{4} [\d:.]+ +\d+ [\w.]+:\d+\] (?P<message>.*)$")
 _ABSL_BANNER = "All log messages before absl::InitializeLog() is called"
-_NO_SYNTAX = re.compile(r"No (?:edition or )?syntax specified for the proto file: (?P<path>\S+?)\.")
+_NO_SYNTAX = re.compile(
+    r"No (?:edition or )?syntax specified for the proto file: (?P<path>\S+?\.proto)"
+)
 _CONTINUATION = re.compile(r"^(?:Suggested field numbers for |Note that )")
 _NOT_FOUND = re.compile(r"^(?P<path>.+): File not found$")
 _JSON_CONFLICT = re.compile(r"JSON name of field .* conflicts with")
@@ -68,6 +70,34 @@ def module_path(proto_name: str) -> str:
     return "/".join(module_parts(proto_name))
 
 
+def same_module(names: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(file, earlier file, module) for files protoc would write to one module.
+
+    protoc itself refuses such a run ("Tried to write the same file twice") without
+    saying which .proto files collide; file systems that ignore case collide too.
+    """
+    seen: dict[str, str] = {}
+    clashes: list[tuple[str, str, str]] = []
+    for name in names:
+        module = ".".join(module_parts(name))
+        other = seen.get(module.lower())
+        if other is not None and other != name:  # the same name twice: protoc's "shadowed"
+            clashes.append((name, other, module))
+        else:
+            seen[module.lower()] = name
+    return clashes
+
+
+def _same_module_error(clash: tuple[str, str, str], location: Location) -> Diagnostic:
+    name, other, module = clash
+    return Diagnostic(
+        location,
+        f"{name} and {other} would both become the Python module {module} (protoc's naming "
+        "turns '-' into '_' and '.' into a package level; file systems may ignore case); "
+        "rename one",
+    )
+
+
 def well_known_include() -> str:
     import grpc_tools
 
@@ -103,7 +133,9 @@ def run_protoc(args: Sequence[str]) -> tuple[int, list[str]]:
 SourceReader = Callable[[str], "str | None"]
 
 
-def protoc_diagnostics(lines: Sequence[str], read_source: SourceReader) -> list[Diagnostic]:
+def protoc_diagnostics(
+    lines: Sequence[str], read_source: SourceReader, display: Mapping[str, str] | None = None
+) -> list[Diagnostic]:
     """protoc's messages in our ``path:line:col: severity: message`` shape, each located.
 
     ``read_source`` gives the text of a .proto by the path protoc prints (or None), so
@@ -118,12 +150,12 @@ def protoc_diagnostics(lines: Sequence[str], read_source: SourceReader) -> list[
         absl = _ABSL_LOG.match(line)
         if absl:  # a duplicate of a located warning, or the "no syntax" notice
             no_syntax = _NO_SYNTAX.search(absl["message"])
-            if no_syntax:
-                path = no_syntax["path"]
+            if no_syntax:  # absl names the file as protoc knows it, not as the user does
+                path = (display or {}).get(no_syntax["path"], no_syntax["path"])
                 diagnostics.append(
                     Diagnostic(
                         _file_location(path, read_source),
-                        f"{path} has no 'syntax' or 'edition' line, so protoc reads it as "
+                        "the file has no 'syntax' or 'edition' line, so protoc reads it as "
                         'proto2; start it with syntax = "proto3"; (or the syntax you mean)',
                         "warning",
                     )
@@ -266,6 +298,12 @@ def compile_protos(proto_files: Sequence[Path], include_roots: Sequence[Path]) -
             )
         names.append(name)
         display.append((name, str(path)))
+    shown = dict(display)
+    clashes = same_module(names)
+    if clashes:
+        raise GenerationError(
+            [_same_module_error(c, _file_location(shown[c[0]], read_source)) for c in clashes]
+        )
     with tempfile.TemporaryDirectory(prefix="statefun-codegen-") as tmp:
         out = Path(tmp) / "descriptors.pb"
         python_out = Path(tmp) / "python"
@@ -282,7 +320,7 @@ def compile_protos(proto_files: Sequence[Path], include_roots: Sequence[Path]) -
             *[str(path) for path in proto_files],
         ]
         code, lines = run_protoc(args)
-        diagnostics = protoc_diagnostics(lines, read_source)
+        diagnostics = protoc_diagnostics(lines, read_source, dict(display))
         if code != 0:
             if not any(d.severity == "error" for d in diagnostics):
                 diagnostics.append(
@@ -304,6 +342,19 @@ def from_descriptors(
     files: Sequence[descriptor_pb2.FileDescriptorProto], to_generate: Sequence[str]
 ) -> ProtoInput:
     """Plugin mode: the request's descriptors, plus protoc's own Python output for them."""
+    clashes = same_module(to_generate)
+    if clashes:
+        by_name = {file.name: file for file in files}
+        problems = []
+        for clash in clashes:
+            package = [
+                location.span
+                for location in by_name[clash[0]].source_code_info.location
+                if list(location.path) == [2]
+            ]
+            line, column = (package[0][0] + 1, package[0][1] + 1) if package else (1, 1)
+            problems.append(_same_module_error(clash, Location(clash[0], line, column)))
+        raise GenerationError(problems)
     return ProtoInput(
         files=tuple(files),
         to_generate=tuple(to_generate),

@@ -223,16 +223,16 @@ def proto_path_problem(proto_name: str) -> str | None:
             )
         if not (part.isascii() and part.isidentifier()) or keyword.iskeyword(part):
             why = (
-                "a Python keyword"
+                "is a Python keyword"
                 if keyword.iskeyword(part)
                 else (
                     "starts with a digit"
                     if part[:1].isdigit()
-                    else "not an ASCII Python identifier"
+                    else "is not an ASCII Python identifier"
                 )
             )
             return (
-                f"'{part}' in the path of {proto_name} is {why}, so its generated module "
+                f"'{part}' in the path of {proto_name} {why}, so its generated module "
                 "could not be imported; rename the file or directory"
             )
     return None

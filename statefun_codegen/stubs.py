@@ -132,8 +132,8 @@ class _Scope:
             problems.append(
                 Problem(
                     path,
-                    f"{kind} '{name}' gives {self.what} a second '{name}' in the generated "
-                    f"Python (the first comes from {previous[1]}); rename one",
+                    f"{kind} gives {self.what} a second '{name}' in the generated Python (the "
+                    f"first comes from {previous[1]}); rename one",
                 )
             )
             return
@@ -202,7 +202,7 @@ def analyse(
                 )
             )
             return
-        module.define(name, path, kind, problems)
+        module.define(name, path, f"{kind} '{name}'", problems)
 
     for index, message in enumerate(file.message_type):
         module_name(message.name, (_FILE_MESSAGE, index), "message", True)
@@ -289,7 +289,7 @@ def _check_message(
                 )
             json_names.setdefault(json_name, item.name)
 
-    def member(name: str, member_path: tuple[int, ...], kind: str) -> None:
+    def member(name: str, member_path: tuple[int, ...], kind: str, label: str = "") -> None:
         if name in UNWRITABLE:
             if kind == "field":
                 repairs.typed_kwargs = True
@@ -315,12 +315,17 @@ def _check_message(
             return
         if name in ANNOTATION_BUILTINS:
             repairs.qualified_builtins = True
-        scope.define(name, member_path, kind, problems)
+        scope.define(name, member_path, label or f"{kind} '{name}'", problems)
 
     for index, item in enumerate(message.field):
         field_path = (*path, _MESSAGE_FIELD, index)
-        member(item.name, field_path, "field")
-        member(f"{item.name.upper()}_FIELD_NUMBER", field_path, "field")
+        member(item.name, field_path, "field", f"field '{item.name}'")
+        member(
+            f"{item.name.upper()}_FIELD_NUMBER",
+            field_path,
+            "field",
+            f"the number constant of field '{item.name}'",
+        )
         if item.type_name in keyword_types:
             problems.append(
                 Problem(
@@ -349,7 +354,7 @@ def _check_message(
             problems.append(
                 Problem(
                     member_path,
-                    f"{kind} '{name}' of {what} hides the '{name}' that the class's "
+                    f"{kind} of {what} hides the '{name}' that the class's "
                     "generated stub refers to, so its annotations would mean this member; "
                     "rename it",
                 )
