@@ -71,10 +71,11 @@ def plan(out_dir: Path, files: Sequence[OutputFile], owned_dirs: Sequence[str]) 
         raise UnsafeOutput(f"the output {out_dir.as_posix()} exists and is not a directory")
     for file in files:
         target = out_dir / file.path
+        if file.user_owned and (target.exists() or target.is_symlink()):
+            continue  # the user's file: never written, so never followed
         _refuse_links(out_dir, file.path)
         if file.user_owned:
-            if not target.exists():
-                writes.append(file)
+            writes.append(file)
             continue
         try:
             current = target.read_bytes()
