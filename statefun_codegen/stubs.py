@@ -391,9 +391,10 @@ def repair(text: str, repairs: Repairs) -> str:
 
 
 # An unqualified builtin in an annotation or a base list: not an attribute or parameter
-# name (those are followed by ':'), not inside a string, not part of a dotted name.
+# name (those are followed by ':'), not a class being defined (a nested message named
+# bytes), not inside a string, not part of a dotted name.
 _BUILTIN_REFERENCE = re.compile(
-    r"(?<![\w.'\"])(" + "|".join(sorted(ANNOTATION_BUILTINS)) + r")(?![\w'\"]|\s*:)"
+    r"(?<![\w.'\"])(?<!class )(" + "|".join(sorted(ANNOTATION_BUILTINS)) + r")(?![\w'\"]|\s*:)"
 )
 
 

@@ -18,10 +18,14 @@ generates into ``work/out`` after a good generation is already there, from
 from __future__ import annotations
 
 import io
+import json
 import os
 import re
 import shlex
 import shutil
+import subprocess
+import sys
+from collections.abc import Mapping
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -218,3 +222,95 @@ def plugin_run(work: Path, cli_run: Run, args: tuple[str, ...], strict: bool) ->
     return PluginRun(
         response.error, {f.name: f.content for f in response.file}, "\n".join(expected)
     )
+
+
+REPO = HERE.parent.parent
+
+
+def mypy_strict(packages: Mapping[str, Path], work: Path) -> str:
+    """One ``mypy --strict`` run over generated output trees (all in one parent directory,
+    each a package of its own); the report, with each tree's label, or "" when clean."""
+    parent = next(iter(packages.values())).parent
+    config = work / "mypy.ini"
+    config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--config-file",
+            str(config),
+            "--cache-dir",
+            str(work / "mypy-cache"),
+            *sorted(p.name for p in packages.values()),
+        ],
+        cwd=parent,
+        env={"MYPYPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode == 0:
+        return ""
+    labels = {p.name: label for label, p in packages.items()}
+    return (
+        "\n".join(
+            f"{labels.get(line.split('/')[0], '?')}: {line}" for line in result.stdout.splitlines()
+        )
+        + result.stderr
+    )
+
+
+_IMPORTER = r"""
+import importlib, inspect, json, pkgutil, sys
+from google.protobuf import descriptor_pool, descriptor_pb2
+from google.protobuf import (any_pb2, api_pb2, duration_pb2, empty_pb2, field_mask_pb2,
+    source_context_pb2, struct_pb2, timestamp_pb2, type_pb2, wrappers_pb2)
+from statefun import StatefulFunctions
+WELL_KNOWN = ("descriptor", "any", "source_context", "type", "api", "duration", "empty",
+              "field_mask", "struct", "timestamp", "wrappers")
+default_pool = descriptor_pool.Default()
+failures = {}
+packages = json.loads(sys.argv[1])
+for name, package_name in packages.items():
+    # each tree gets a descriptor pool of its own: trees reuse file names such as shop.proto
+    pool = descriptor_pool.DescriptorPool()
+    for wkt in WELL_KNOWN:  # in dependency order
+        proto = descriptor_pb2.FileDescriptorProto()
+        default_pool.FindFileByName(f"google/protobuf/{wkt}.proto").CopyToProto(proto)
+        pool.Add(proto)
+    descriptor_pool.Default = lambda pool=pool: pool
+    try:
+        package = importlib.import_module(f"{name}.{package_name}")
+        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+            importlib.import_module(module.name)
+        functions = StatefulFunctions()
+        handlers = list(inspect.signature(package.register_functions).parameters)[1:]
+        package.register_functions(functions, **{p: (lambda ctx, message: None) for p in handlers})
+    except Exception as exc:  # report every failure, not just the first
+        failures[name] = f"{type(exc).__name__}: {exc}"
+print(json.dumps(failures))
+"""
+
+
+def import_and_register(trees: Mapping[str, tuple[Path, str]]) -> dict[str, str]:
+    """Import every module of each generated tree (label -> (tree, package name)) and register
+    its functions, in one subprocess; label -> why, for the trees that failed."""
+    parent = next(iter(trees.values()))[0].parent
+    by_dir = {tree.name: label for label, (tree, _) in trees.items()}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _IMPORTER,
+            json.dumps({tree.name: package for tree, package in trees.values()}),
+        ],
+        cwd=parent,
+        env={"PYTHONPATH": f"{parent}:{REPO}", "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    if result.returncode != 0:
+        return {"(importer)": result.stderr}
+    return {by_dir[k]: v for k, v in json.loads(result.stdout).items()}

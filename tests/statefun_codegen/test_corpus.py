@@ -6,23 +6,31 @@ with the runtime's rules."""
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from statefun_codegen.module_rules import read_module_yaml
 
-from .corpus import ACCEPTED, BAD, BASE, Case, load_cases, plugin_run, run_cli, set_up, check_lines
+from .corpus import (
+    ACCEPTED,
+    BAD,
+    BASE,
+    Case,
+    check_lines,
+    import_and_register,
+    load_cases,
+    mypy_strict,
+    plugin_run,
+    run_cli,
+    set_up,
+)
 
 BAD_CASES = load_cases(BAD)
 ACCEPTED_CASES = load_cases(ACCEPTED)
 CASES = [*BAD_CASES, *(Case("accepted/" + c.name, c.source, c.expected) for c in ACCEPTED_CASES)]
 GENERATING = [c for c in CASES if c.expected.exit == 0]
-REPO = Path(__file__).resolve().parent.parent.parent
 # options the plugin takes too; the corpus compares the plugin only where it can say the same
 PLUGIN_OPTIONS = {"--module-format", "--package", "--module-yaml"}
 
@@ -123,82 +131,15 @@ def _package_of(case_name: str) -> str:
 def test_every_generated_case_passes_mypy_strict(
     generated: dict[str, Path], tmp_path: Path
 ) -> None:
-    packages = next(iter(generated.values())).parent
-    config = tmp_path / "mypy.ini"
-    config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(config),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *sorted(p.name for p in generated.values()),
-        ],
-        cwd=packages,
-        env={"MYPYPATH": str(REPO), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    names = {p.name: name for name, p in generated.items()}
-    report = "\n".join(
-        f"{names.get(line.split('/')[0], '?')}: {line}" for line in result.stdout.splitlines()
-    )
-    assert result.returncode == 0, report + result.stderr
-
-
-IMPORTER = r"""
-import importlib, json, sys, pkgutil
-from google.protobuf import descriptor_pool, descriptor_pb2
-from google.protobuf import (any_pb2, api_pb2, duration_pb2, empty_pb2, field_mask_pb2,
-    source_context_pb2, struct_pb2, timestamp_pb2, type_pb2, wrappers_pb2)
-WELL_KNOWN = ("descriptor", "any", "source_context", "type", "api", "duration", "empty",
-              "field_mask", "struct", "timestamp", "wrappers")
-default_pool = descriptor_pool.Default()
-failures = {}
-packages = json.loads(sys.argv[1])
-for name in packages:
-    # each case gets a pool of its own: cases reuse file names such as shop.proto
-    pool = descriptor_pool.DescriptorPool()
-    for wkt in WELL_KNOWN:  # in dependency order
-        proto = descriptor_pb2.FileDescriptorProto()
-        default_pool.FindFileByName(f"google/protobuf/{wkt}.proto").CopyToProto(proto)
-        pool.Add(proto)
-    descriptor_pool.Default = lambda pool=pool: pool
-    try:
-        package = importlib.import_module(name + "." + packages[name])
-        for module in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
-            importlib.import_module(module.name)
-        from statefun import StatefulFunctions
-        functions = StatefulFunctions()
-        import inspect
-        params = inspect.signature(package.register_functions).parameters
-        package.register_functions(functions, **{p: (lambda ctx, message: None)
-                                                 for p in list(params)[1:]})
-    except Exception as exc:  # report every failure, not just the first
-        failures[name] = f"{type(exc).__name__}: {exc}"
-print(json.dumps(failures))
-"""
+    problems = mypy_strict(generated, tmp_path)
+    assert not problems, problems
 
 
 def test_every_generated_case_imports_and_registers(generated: dict[str, Path]) -> None:
-    packages = next(iter(generated.values())).parent
-    names = {out.name: _package_of(name) for name, out in generated.items()}
-    result = subprocess.run(
-        [sys.executable, "-c", IMPORTER, json.dumps(names)],
-        cwd=packages,
-        env={"PYTHONPATH": f"{packages}:{REPO}", "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=300,
+    failures = import_and_register(
+        {name: (out, _package_of(name)) for name, out in generated.items()}
     )
-    assert result.returncode == 0, result.stderr
-    failures = json.loads(result.stdout)
-    by_package = {p.name: name for name, p in generated.items()}
-    assert not failures, "\n".join(f"{by_package[k]}: {v}" for k, v in failures.items())
+    assert not failures, "\n".join(f"{name}: {why}" for name, why in failures.items())
 
 
 def test_every_generated_module_yaml_loads_in_the_runtime(generated: dict[str, Path]) -> None:
