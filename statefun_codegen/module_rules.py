@@ -403,6 +403,9 @@ class _Reader:
     def warning(self, location: Location, message: str, hint: str = "") -> None:
         self.diagnostics.append(Diagnostic(location, message, WARNING, hint))
 
+    def error_count(self) -> int:
+        return sum(d.severity == ERROR for d in self.diagnostics)
+
     def result(self, module_format: str) -> ModuleYaml:
         return ModuleYaml(
             path=self.path,
@@ -516,13 +519,14 @@ class _Reader:
         timeouts = spec.obj("timeouts")
         found: dict[str, int] = {}
         if timeouts is not None:
+            refused = self.error_count()
             for key in ("call", "connect", "read", "write"):
                 millis = timeouts.duration(key, nonzero=True)
                 if millis is not None:
                     found[key] = millis
             timeouts.done()
             problem = okhttp_timeouts_problem(found)
-            if problem:
+            if problem and self.error_count() == refused:  # a bad value stops the runtime first
                 self.error(timeouts.location, problem)
         return Transport(OKHTTP_TRANSPORT, tuple(sorted(found.items())), (), location)
 
