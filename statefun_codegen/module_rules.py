@@ -837,26 +837,16 @@ class _Reader:
 
     def legacy_30(self, spec: _Object) -> None:
         for item in spec.array("endpoints") or ():
-            wrapper = self.object(item, "an endpoints entry")
-            if wrapper is None:
+            entry = self.wrapped(item, "endpoint")
+            if entry is None:
                 continue
-            endpoint = wrapper.obj("endpoint", required=True)
-            wrapper.done()
-            if endpoint is None:
-                continue
-            meta = endpoint.obj("meta", required=True)
-            kind = meta.text("kind", required=True) if meta is not None else None
-            if meta is not None:
-                meta.done()
-            body = endpoint.obj("spec", required=True)
-            endpoint.done()
-            if kind is None or body is None:
+            meta, body = entry
+            kind = meta.text("kind", required=True)
+            meta.done()
+            if kind is None:
                 continue
             if kind != "http":
-                self.error(
-                    meta.location_of("kind") if meta else item.location,
-                    f"endpoint kind '{kind}' is not http",
-                )
+                self.error(meta.location_of("kind"), f"endpoint kind '{kind}' is not http")
                 continue
             self.strict_text = False  # the spec is bound as a 3.1 component
             self.endpoint(ENDPOINT_V1, body, item.location)
@@ -864,31 +854,17 @@ class _Reader:
             self.strict_text = True
         for list_key, entry_key in (("ingresses", "ingress"), ("egresses", "egress")):
             for item in spec.array(list_key) or ():
-                wrapper = self.object(item, f"an {list_key} entry")
-                if wrapper is None:
+                entry = self.wrapped(item, entry_key)
+                if entry is None:
                     continue
-                body = wrapper.obj(entry_key, required=True)
-                wrapper.done()
-                if body is None:
-                    continue
-                meta = body.obj("meta", required=True)
-                spec_node = body.node("spec")
-                body.done()
-                if meta is None:
-                    continue
+                meta, body = entry
                 kind = meta.text("type", required=True)
                 ident = meta.text("id", required=True)
                 meta.done()
-                if kind is None or ident is None or spec_node is None:
-                    if spec_node is None:
-                        self.error(body.location, f"the {entry_key} needs 'spec'")
+                if kind is None or ident is None:
                     continue
                 modern = LEGACY_30_KINDS.get(kind, kind)
-                if not isinstance(spec_node, YMapping):
-                    self.error(
-                        spec_node.location, f"the spec of {entry_key} {ident} must be a mapping"
-                    )
-                    continue
+                spec_node = body.node_
                 # the runtime copies meta.id into the spec as 'id'
                 copied = YMapping(
                     (
@@ -903,18 +879,10 @@ class _Reader:
 
     def legacy_2x(self, spec: _Object, version: str) -> None:
         for item in spec.array("functions") or ():
-            wrapper = self.object(item, "a functions entry")
-            if wrapper is None:
+            entry = self.wrapped(item, "function")
+            if entry is None:
                 continue
-            function = wrapper.obj("function", required=True)
-            wrapper.done()
-            if function is None:
-                continue
-            meta = function.obj("meta", required=True)
-            body = function.obj("spec", required=True)
-            function.done()
-            if meta is None or body is None:
-                continue
+            meta, body = entry
             kind = meta.text("kind", required=True)
             typename = meta.text("type", required=True)
             meta.done()
@@ -1000,25 +968,16 @@ class _Reader:
         return tuple(states)
 
     def router_2x(self, item: YNode) -> None:
-        wrapper = self.object(item, "a routers entry")
-        if wrapper is None:
+        entry = self.wrapped(item, "router")
+        if entry is None:
             return
-        router = wrapper.obj("router", required=True)
-        wrapper.done()
-        if router is None:
-            return
-        meta = router.obj("meta", required=True)
-        body = router.obj("spec", required=True)
-        router.done()
-        if meta is not None:
-            kind = meta.text("type", required=True)
-            if kind is not None and kind.lower() != PROTOBUF_ROUTER_20:
-                self.error(
-                    meta.location_of("type"), f"router type '{kind}' is not {PROTOBUF_ROUTER_20}"
-                )
-            meta.done()
-        if body is None:
-            return
+        meta, body = entry
+        kind = meta.text("type", required=True)
+        if kind is not None and kind.lower() != PROTOBUF_ROUTER_20:
+            self.error(
+                meta.location_of("type"), f"router type '{kind}' is not {PROTOBUF_ROUTER_20}"
+            )
+        meta.done()
         values = [
             body.text(key, required=True)
             for key in ("ingress", "target", "descriptorSet", "messageType")
@@ -1031,18 +990,10 @@ class _Reader:
             )
 
     def io_2x(self, item: YNode, entry_key: str) -> None:
-        wrapper = self.object(item, f"an {entry_key} entry")
-        if wrapper is None:
+        entry = self.wrapped(item, entry_key)
+        if entry is None:
             return
-        body = wrapper.obj(entry_key, required=True)
-        wrapper.done()
-        if body is None:
-            return
-        meta = body.obj("meta", required=True)
-        spec = body.obj("spec", required=True)
-        body.done()
-        if meta is None or spec is None:
-            return
+        meta, spec = entry
         kind = meta.text("type", required=True)
         ident = meta.text("id", required=True)
         meta.done()
@@ -1113,6 +1064,20 @@ class _Reader:
             meta.location_of("type"), f"{entry_key} type '{kind}' is not built into StateFun 2.x"
         )
         spec.ignore_rest()
+
+    def wrapped(self, item: YNode, key: str) -> tuple[_Object, _Object] | None:
+        """A legacy list entry, ``- key: {meta: {...}, spec: {...}}``: its meta and its spec."""
+        wrapper = self.object(item, f"an entry of {key}s")
+        if wrapper is None:
+            return None
+        body = wrapper.obj(key, required=True)
+        wrapper.done()
+        if body is None:
+            return None
+        meta = body.obj("meta", required=True)
+        spec = body.obj("spec", required=True)
+        body.done()
+        return (meta, spec) if meta is not None and spec is not None else None
 
     # ---- values ----
 

@@ -100,7 +100,7 @@ class Schema:
         self._file_docs[file.name] = comment(locations.get((_PACKAGE,))) or comment(
             locations.get((_SYNTAX,))
         )
-        for path, qualname, message in _walk(file.message_type, (_MESSAGE_TYPE,), ""):
+        for path, qualname, message in walk_messages(file.message_type, (_MESSAGE_TYPE,), ""):
             location = locations.get(path)
             span = list(location.span) if location is not None else []
             doc = comment(location)
@@ -191,14 +191,15 @@ def _message_locations(
     return index
 
 
-def _walk(
+def walk_messages(
     messages: Iterable[descriptor_pb2.DescriptorProto], prefix: tuple[int, ...], parent: str
 ) -> Iterator[tuple[tuple[int, ...], str, descriptor_pb2.DescriptorProto]]:
+    """Every message at any depth: (SourceCodeInfo path, qualname inside the package, it)."""
     for index, message in enumerate(messages):
         path = (*prefix, index)
         qualname = f"{parent}.{message.name}" if parent else message.name
         yield path, qualname, message
-        yield from _walk(message.nested_type, (*path, _NESTED_TYPE), qualname)
+        yield from walk_messages(message.nested_type, (*path, _NESTED_TYPE), qualname)
 
 
 def _span_location(path: str, span: list[int]) -> Location:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import builtins
 import keyword
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from google.protobuf import descriptor_pb2
 
 from .protoc_runner import default_json_name
+from .schema import walk_messages
 
 # Names a generated message class has (upb and pure-Python implementations together):
 # a field, nested type or enum value with one of them breaks the class.
@@ -230,21 +230,11 @@ def analyse(
         module_name(extension.name, (_FILE_EXTENSION, index), "extension", False)
         number_name = f"{extension.name.upper()}_FIELD_NUMBER"
         module_name(number_name, (_FILE_EXTENSION, index), "extension", False)
-    for path, qualname, message in _messages(file.message_type, (_FILE_MESSAGE,), ""):
+    for path, qualname, message in walk_messages(file.message_type, (_FILE_MESSAGE,), ""):
         _check_message(
             message, path, qualname, prefix, top_names, bound, keyword_types, problems, repairs
         )
     return problems, repairs
-
-
-def _messages(
-    messages: Iterable[descriptor_pb2.DescriptorProto], prefix: tuple[int, ...], parent: str
-) -> Iterator[tuple[tuple[int, ...], str, descriptor_pb2.DescriptorProto]]:
-    for index, message in enumerate(messages):
-        path = (*prefix, index)
-        qualname = f"{parent}.{message.name}" if parent else message.name
-        yield path, qualname, message
-        yield from _messages(message.nested_type, (*path, _MESSAGE_NESTED), qualname)
 
 
 def _check_message(

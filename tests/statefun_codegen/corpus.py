@@ -227,10 +227,8 @@ def plugin_run(work: Path, cli_run: Run, args: tuple[str, ...], strict: bool) ->
 REPO = HERE.parent.parent
 
 
-def mypy_strict(packages: Mapping[str, Path], work: Path) -> str:
-    """One ``mypy --strict`` run over generated output trees (all in one parent directory,
-    each a package of its own); the report, with each tree's label, or "" when clean."""
-    parent = next(iter(packages.values())).parent
+def run_mypy(targets: list[str], cwd: Path, work: Path) -> tuple[int, str]:
+    """``mypy --strict`` (explicit package bases) over ``targets``: exit code and report."""
     config = work / "mypy.ini"
     config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
     result = subprocess.run(
@@ -242,22 +240,27 @@ def mypy_strict(packages: Mapping[str, Path], work: Path) -> str:
             str(config),
             "--cache-dir",
             str(work / "mypy-cache"),
-            *sorted(p.name for p in packages.values()),
+            *targets,
         ],
-        cwd=parent,
+        cwd=cwd,
         env={"MYPYPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
         capture_output=True,
         text=True,
         timeout=600,
     )
-    if result.returncode == 0:
+    return result.returncode, result.stdout + result.stderr
+
+
+def mypy_strict(packages: Mapping[str, Path], work: Path) -> str:
+    """One ``mypy --strict`` run over generated output trees (all in one parent directory,
+    each a package of its own); the report, with each tree's label, or "" when clean."""
+    parent = next(iter(packages.values())).parent
+    code, report = run_mypy(sorted(p.name for p in packages.values()), parent, work)
+    if code == 0:
         return ""
     labels = {p.name: label for label, p in packages.items()}
-    return (
-        "\n".join(
-            f"{labels.get(line.split('/')[0], '?')}: {line}" for line in result.stdout.splitlines()
-        )
-        + result.stderr
+    return "\n".join(
+        f"{labels.get(line.split('/')[0], '?')}: {line}" for line in report.splitlines()
     )
 
 
