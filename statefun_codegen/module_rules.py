@@ -666,7 +666,13 @@ class _Reader:
         node.done()
         return settings
 
-    def kafka_ingress(self, spec: _Object, location: Location) -> None:
+    def kafka_ingress(
+        self,
+        spec: _Object,
+        location: Location,
+        kind: str = KAFKA_INGRESS,
+        value_key: str = "valueType",
+    ) -> None:
         ingress_id = self.identifier(spec, "id", "ingress")
         settings: list[tuple[str, str]] = []
         for key in ("address", "consumerGroupId"):
@@ -684,14 +690,14 @@ class _Reader:
         settings += self.startup(
             spec, ("group-offsets", "earliest", "latest", "specific-offsets", "date")
         )
-        routes = self.routes(spec, "topics", "topic", "valueType")
+        routes = self.routes(spec, "topics", "topic", value_key)
         properties = self.properties(spec, "properties")
         if ingress_id is not None:
             self.ingresses.append(
-                Ingress(KAFKA_INGRESS, ingress_id, routes, tuple(settings), properties, location)
+                Ingress(kind, ingress_id, routes, tuple(settings), properties, location)
             )
 
-    def kafka_egress(self, spec: _Object, location: Location) -> None:
+    def kafka_egress(self, spec: _Object, location: Location, kind: str = KAFKA_EGRESS) -> None:
         egress_id = self.identifier(spec, "id", "egress")
         settings: list[tuple[str, str]] = []
         address = spec.text("address")
@@ -724,7 +730,7 @@ class _Reader:
         properties = self.properties(spec, "properties")
         if egress_id is not None:
             self.egresses.append(
-                Egress(KAFKA_EGRESS, egress_id, tuple(settings), timeout, properties, location)
+                Egress(kind, egress_id, tuple(settings), timeout, properties, location)
             )
 
     def aws(self, spec: _Object, settings: list[tuple[str, str]]) -> None:
@@ -765,19 +771,25 @@ class _Reader:
                     credentials.text("profilePath")
             credentials.done()
 
-    def kinesis_ingress(self, spec: _Object, location: Location) -> None:
+    def kinesis_ingress(
+        self,
+        spec: _Object,
+        location: Location,
+        kind: str = KINESIS_INGRESS,
+        value_key: str = "valueType",
+    ) -> None:
         ingress_id = self.identifier(spec, "id", "ingress")
         settings: list[tuple[str, str]] = []
         self.aws(spec, settings)
         settings += self.startup(spec, ("earliest", "latest", "date"))
-        routes = self.routes(spec, "streams", "stream", "valueType")
+        routes = self.routes(spec, "streams", "stream", value_key)
         properties = self.properties(spec, "clientConfigProperties")
         if ingress_id is not None:
             self.ingresses.append(
-                Ingress(KINESIS_INGRESS, ingress_id, routes, tuple(settings), properties, location)
+                Ingress(kind, ingress_id, routes, tuple(settings), properties, location)
             )
 
-    def kinesis_egress(self, spec: _Object, location: Location) -> None:
+    def kinesis_egress(self, spec: _Object, location: Location, kind: str = KINESIS_EGRESS) -> None:
         egress_id = self.identifier(spec, "id", "egress")
         settings: list[tuple[str, str]] = []
         self.aws(spec, settings)
@@ -787,7 +799,7 @@ class _Reader:
         properties = self.properties(spec, "clientConfigProperties")
         if egress_id is not None:
             self.egresses.append(
-                Egress(KINESIS_EGRESS, egress_id, tuple(settings), None, properties, location)
+                Egress(kind, egress_id, tuple(settings), None, properties, location)
             )
 
     def identifier(self, spec: _Object, key: str, what: str) -> str | None:
@@ -866,13 +878,7 @@ class _Reader:
                 modern = LEGACY_30_KINDS.get(kind, kind)
                 spec_node = body.node_
                 # the runtime copies meta.id into the spec as 'id'
-                copied = YMapping(
-                    (
-                        *(e for e in spec_node.entries if e.key != "id"),
-                        _entry("id", ident, meta.location_of("id")),
-                    ),
-                    spec_node.location,
-                )
+                copied = _with_id(spec_node, ident, meta.location_of("id"))
                 self.strict_text = False
                 self.bind(modern, copied, item.location, meta.location_of("type"))
                 self.strict_text = True
@@ -999,66 +1005,27 @@ class _Reader:
         meta.done()
         if kind is None or ident is None:
             return
-        if split_typename(ident) is None:
-            self.error(
-                meta.location_of("id"), f"the {entry_key} id '{ident}' is not <namespace>/<name>"
-            )
-            return
-        self.unique(entry_key, ident, meta.location_of("id"), entry_key)
-        if kind in (KAFKA_ROUTABLE_20, KINESIS_ROUTABLE_20, KAFKA_PROTOBUF_20):
-            settings = [
-                (k, v) for k in ("address", "consumerGroupId") if (v := spec.text(k)) is not None
-            ]
-            if kind == KINESIS_ROUTABLE_20:
-                self.aws(spec, settings)
-            settings += self.startup(
-                spec, ("group-offsets", "earliest", "latest", "specific-offsets", "date")
-            )
-            routes: tuple[Route, ...] = ()
-            if kind != KAFKA_PROTOBUF_20:
-                list_key, source_key = (
-                    ("topics", "topic") if kind == KAFKA_ROUTABLE_20 else ("streams", "stream")
-                )
-                routes = self.routes(spec, list_key, source_key, "typeUrl")
-            else:
-                spec.ignore_rest()
-            properties = self.properties(
-                spec, "properties" if kind != KINESIS_ROUTABLE_20 else "clientConfigProperties"
-            )
-            spec.done()
-            self.ingresses.append(
-                Ingress(kind, ident, routes, tuple(settings), properties, item.location)
-            )
-            return
-        if kind in (KAFKA_EGRESS_20, KINESIS_EGRESS_20):
-            settings = []
-            timeout = None
-            if kind == KAFKA_EGRESS_20:
-                address = spec.text("address")
-                if address is not None:
-                    settings.append(("address", address))
-                semantic = spec.obj("deliverySemantic")
-                if semantic is not None:
-                    semantic_kind = semantic.text("type") or "at-least-once"
-                    settings.append(("deliverySemantic", semantic_kind))
-                    timeout = semantic.integer("transactionTimeoutMillis", None, minimum=1)
-                    if semantic_kind == "exactly-once" and timeout is None:
-                        self.error(
-                            semantic.location,
-                            "exactly-once delivery needs transactionTimeoutMillis",
-                        )
-                    semantic.done()
-                properties = self.properties(spec, "properties")
-            else:
-                self.aws(spec, settings)
-                records = spec.integer("maxOutstandingRecords", None, minimum=1)
-                if records is not None:
-                    settings.append(("maxOutstandingRecords", str(records)))
-                properties = self.properties(spec, "clientConfigProperties")
-            spec.done()
-            self.egresses.append(
-                Egress(kind, ident, tuple(settings), timeout, properties, item.location)
-            )
+        binders: dict[str, Callable[[_Object, Location], None]] = {
+            KAFKA_ROUTABLE_20: lambda o, at: self.kafka_ingress(
+                o, at, KAFKA_ROUTABLE_20, "typeUrl"
+            ),
+            KINESIS_ROUTABLE_20: lambda o, at: self.kinesis_ingress(
+                o, at, KINESIS_ROUTABLE_20, "typeUrl"
+            ),
+            KAFKA_EGRESS_20: lambda o, at: self.kafka_egress(o, at, KAFKA_EGRESS_20),
+            KINESIS_EGRESS_20: lambda o, at: self.kinesis_egress(o, at, KINESIS_EGRESS_20),
+        }
+        binder = binders.get(kind)
+        if binder is not None or kind == KAFKA_PROTOBUF_20:
+            # the 2.x parsers read meta.id as the id; bind the spec the 3.x way with it copied in
+            with_id = _Object(self, _with_id(spec.node_, ident, meta.location_of("id")), spec.what)
+            if binder is not None:
+                binder(with_id, item.location)
+                with_id.used.add("id")
+                with_id.done()
+            else:  # protobuf-ingress: its own deserializer, not routed: read only the id
+                if self.identifier(with_id, "id", entry_key) is not None:
+                    self.ingresses.append(Ingress(kind, ident, (), (), (), item.location))
             return
         self.warning(
             meta.location_of("type"), f"{entry_key} type '{kind}' is not built into StateFun 2.x"
@@ -1135,6 +1102,12 @@ class _Reader:
                 f"quote it ('{node.text}') if you mean the text",
             )
         return shown
+
+
+def _with_id(spec: YMapping, ident: str, location: Location) -> YMapping:
+    """The spec with ``id: ident`` (what the legacy loaders copy from meta.id)."""
+    entries = (*(e for e in spec.entries if e.key != "id"), _entry("id", ident, location))
+    return YMapping(entries, spec.location)
 
 
 def _entry(key: str, value: str, location: Location) -> YEntry:
