@@ -7,6 +7,7 @@ the comment or the position of any element is a lookup, never a scan.
 from __future__ import annotations
 
 import keyword
+import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ _NESTED_TYPE = 3
 _FIELD = 2
 _PACKAGE = 2
 _SYNTAX = 12
+_EDITION = 14
 
 
 @dataclass(frozen=True, eq=False)
@@ -70,6 +72,7 @@ class Schema:
         self._file_modules: dict[str, PyModule] = {}
         self._files = {file.name: file for file in proto_input.files}
         self._all_locations: dict[str, dict[tuple[int, ...], list[int]]] = {}
+        self._declarations: dict[str, Location] = {}
         self.warnings: list[Diagnostic] = []
         for file in proto_input.files:
             self._index_file(file)
@@ -99,6 +102,12 @@ class Schema:
         field_docs: dict[tuple[str, str], str] = {}
         self._file_docs[file.name] = comment(locations.get((_PACKAGE,))) or comment(
             locations.get((_SYNTAX,))
+        )
+        declaration = next(
+            (locations[p] for p in ((_PACKAGE,), (_SYNTAX,), (_EDITION,)) if p in locations), None
+        )
+        self._declarations[file.name] = (
+            _span_location(display, list(declaration.span)) if declaration else Location(display)
         )
         for path, qualname, message in walk_messages(file.message_type, (_MESSAGE_TYPE,), ""):
             location = locations.get(path)
@@ -145,6 +154,8 @@ class Schema:
 
         The whole index is built only for files that have a problem to report.
         """
+        if not path and proto_name in self._declarations:
+            return self._declarations[proto_name]
         display = self.input.display_path(proto_name)
         index = self._all_locations.get(proto_name)
         if index is None:
@@ -156,7 +167,7 @@ class Schema:
             self._all_locations[proto_name] = index
         candidates: list[tuple[int, ...]] = [(*path, 1), path]  # its name (field 1), else it
         if not path:
-            candidates = [(_PACKAGE,), (_SYNTAX,), (14,)]  # package, syntax, edition
+            candidates = [(_PACKAGE,), (_SYNTAX,), (_EDITION,)]
         for candidate in candidates:
             if candidate in index:
                 return _span_location(display, index[candidate])
@@ -252,10 +263,14 @@ def clean_comment(text: str) -> str:
         lines.pop(0)
     body = "\n".join(line.rstrip() for line in lines)
     body = body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
-    body = "".join(_visible(char) for char in body)
+    if not _PLAIN_TEXT.match(body):  # most comments: nothing to escape, skip the char walk
+        body = "".join(_visible(char) for char in body)
     if body.endswith('"'):
         body += " "
     return body
+
+
+_PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*\Z")
 
 
 def _visible(char: str) -> str:

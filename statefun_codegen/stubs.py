@@ -79,6 +79,7 @@ ANNOTATION_BUILTINS = frozenset({"bool", "bytes", "float", "int", "str"})
 UNWRITABLE = frozenset(keyword.kwlist) | {"__debug__"}
 # Names our repairs add to a stub.
 REPAIR_ALIASES = frozenset({"_Any", "_builtins"})
+_SPECIAL = UNWRITABLE | MESSAGE_ATTRIBUTES | ANNOTATION_BUILTINS
 
 _IMPORT_ALIAS = re.compile(r"^(?:from [\w.]+ )?import [\w.]+ as (\w+)$", re.MULTILINE)
 _TYPING_NAMES = re.compile(r"^from [\w.]+ import (.+ as .+)$", re.MULTILINE)
@@ -124,20 +125,31 @@ class Repairs:
 @dataclass
 class _Scope:
     what: str  # "the module" or "message pkg.Msg"
-    names: dict[str, tuple[tuple[int, ...], str]] = field(default_factory=dict)
+    # name -> (path, kind, the member's own name: differs for a field's number constant)
+    names: dict[str, tuple[tuple[int, ...], str, str]] = field(default_factory=dict)
 
-    def define(self, name: str, path: tuple[int, ...], kind: str, problems: list[Problem]) -> None:
+    def define(
+        self, name: str, path: tuple[int, ...], kind: str, problems: list[Problem], owner: str = ""
+    ) -> None:
         previous = self.names.get(name)
         if previous is not None:
             problems.append(
                 Problem(
                     path,
-                    f"{kind} gives {self.what} a second '{name}' in the generated Python (the "
-                    f"first comes from {previous[1]}); rename one",
+                    f"{_label(kind, name, owner)} gives {self.what} a second '{name}' in the "
+                    f"generated Python (the first comes from {_label(previous[1], name, previous[2])}); "
+                    "rename one",
                 )
             )
             return
-        self.names[name] = (path, kind)
+        self.names[name] = (path, kind, owner or name)
+
+
+def _label(kind: str, name: str, owner: str) -> str:
+    """How a member is named in a message (built only when there is something to report)."""
+    if owner and owner != name:
+        return f"the number constant of {kind} '{owner}'"
+    return f"{kind} '{name}'"
 
 
 def module_bound_names(py_text: str, pyi_text: str) -> frozenset[str]:
@@ -202,7 +214,7 @@ def analyse(
                 )
             )
             return
-        module.define(name, path, f"{kind} '{name}'", problems)
+        module.define(name, path, kind, problems)
 
     for index, message in enumerate(file.message_type):
         module_name(message.name, (_FILE_MESSAGE, index), "message", True)
@@ -262,24 +274,13 @@ def _check_message(
 
     if message.extension_range:
         repairs.drop_extension_dicts = True
-    if not message.options.deprecated_legacy_json_field_conflicts:
-        json_names: dict[str, str] = {}
-        for index, item in enumerate(message.field):
-            json_name = item.json_name or default_json_name(item.name)
-            other = json_names.get(json_name)
-            if other is not None:
-                problems.append(
-                    Problem(
-                        (*path, _MESSAGE_FIELD, index),
-                        f"field '{item.name}' of {what} has the JSON name '{json_name}', as "
-                        f"field '{other}' has, so the protobuf runtime refuses to load the "
-                        "module (duplicate json_name)",
-                        hint="rename one of the fields, or give one its own json_name",
-                    )
-                )
-            json_names.setdefault(json_name, item.name)
+    check_json = not message.options.deprecated_legacy_json_field_conflicts
+    json_names: dict[str, str] = {}
 
-    def member(name: str, member_path: tuple[int, ...], kind: str, label: str = "") -> None:
+    def member(name: str, member_path: tuple[int, ...], kind: str, owner: str = "") -> None:
+        if name not in _SPECIAL and name[:2] != "__":  # the common case, first
+            scope.define(name, member_path, kind, problems, owner)
+            return
         if name in UNWRITABLE:
             if kind == "field":
                 repairs.typed_kwargs = True
@@ -305,26 +306,37 @@ def _check_message(
             return
         if name in ANNOTATION_BUILTINS:
             repairs.qualified_builtins = True
-        scope.define(name, member_path, label or f"{kind} '{name}'", problems)
+        scope.define(name, member_path, kind, problems, owner)
 
     for index, item in enumerate(message.field):
+        name, type_name = item.name, item.type_name
         field_path = (*path, _MESSAGE_FIELD, index)
-        member(item.name, field_path, "field", f"field '{item.name}'")
-        member(
-            f"{item.name.upper()}_FIELD_NUMBER",
-            field_path,
-            "field",
-            f"the number constant of field '{item.name}'",
-        )
-        if item.type_name in keyword_types:
+        member(name, field_path, "field")
+        member(f"{name.upper()}_FIELD_NUMBER", field_path, "field", name)
+        if check_json:
+            json_name = item.json_name or default_json_name(name)
+            other = json_names.setdefault(json_name, name)
+            if other != name:
+                problems.append(
+                    Problem(
+                        field_path,
+                        f"field '{name}' of {what} has the JSON name '{json_name}', as "
+                        f"field '{other}' has, so the protobuf runtime refuses to load the "
+                        "module (duplicate json_name)",
+                        hint="rename one of the fields, or give one its own json_name",
+                    )
+                )
+        if not type_name:
+            continue
+        if type_name in keyword_types:
             problems.append(
                 Problem(
                     field_path,
-                    f"field '{item.name}' of {what} has the type {item.type_name[1:]}, "
+                    f"field '{name}' of {what} has the type {type_name[1:]}, "
                     "whose name is a Python keyword, so its stub could not name it",
                 )
             )
-        used = root(item.type_name) if item.type_name else None
+        used = root(type_name)
         if used is not None:
             referenced.add(used)
     for index, nested in enumerate(message.nested_type):
@@ -339,16 +351,16 @@ def _check_message(
         extension_path = (*path, _MESSAGE_EXTENSION, index)
         member(extension.name, extension_path, "extension")
         member(f"{extension.name.upper()}_FIELD_NUMBER", extension_path, "extension")
-    for name, (member_path, kind) in scope.names.items():
-        if name in referenced:
-            problems.append(
-                Problem(
-                    member_path,
-                    f"{kind} of {what} hides the '{name}' that the class's "
-                    "generated stub refers to, so its annotations would mean this member; "
-                    "rename it",
-                )
+    for name in referenced & scope.names.keys():
+        member_path, kind, owner = scope.names[name]
+        problems.append(
+            Problem(
+                member_path,
+                f"{_label(kind, name, owner)} of {what} hides the '{name}' that the class's "
+                "generated stub refers to, so its annotations would mean this member; "
+                "rename it",
             )
+        )
 
 
 def repair(text: str, repairs: Repairs) -> str:
