@@ -20,6 +20,7 @@ never its constructors) and builds the nodes itself, with limits:
 from __future__ import annotations
 
 import codecs
+import re
 from dataclasses import dataclass
 from typing import Literal, Union
 
@@ -181,25 +182,26 @@ def load_documents(
     return documents, builder.warnings
 
 
+# what YAML does not allow in a stream (tab, LF and CR aside)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+
+
 def _refuse_control_characters(text: str, path: str, policy: Policy) -> None:
-    for index, char in enumerate(text):
-        code = ord(char)
-        if (
-            (code < 0x20 and char not in "\t\n\r")
-            or 0x7F <= code <= 0x9F
-            or code in (0xFFFE, 0xFFFF)
-        ):
-            line = text.count("\n", 0, index) + 1
-            column = index - (text.rfind("\n", 0, index) + 1) + 1
-            raise GenerationError(
-                [
-                    Diagnostic(
-                        Location(path, line, column),
-                        f"{policy.what} contains the control character U+{code:04X}, "
-                        "which YAML does not allow",
-                    )
-                ]
+    found = _CONTROL.search(text)
+    if found is None:
+        return
+    index = found.start()
+    line = text.count("\n", 0, index) + 1
+    column = index - (text.rfind("\n", 0, index) + 1) + 1
+    raise GenerationError(
+        [
+            Diagnostic(
+                Location(path, line, column),
+                f"{policy.what} contains the control character U+{ord(found.group()):04X}, "
+                "which YAML does not allow",
             )
+        ]
+    )
 
 
 def _syntax_error(exc: yaml.MarkedYAMLError, text: str, path: str, policy: Policy) -> Diagnostic:
