@@ -14,14 +14,20 @@ egress), then times, as subprocesses, best of --runs:
 It also prints what running black over our own modules would add (we emit
 black-clean code and skip it). Targets: <= 2.5x protoc and <= 1 s at 200
 messages; the 2000 case <= 12x the 200 case.
+
+``--baseline DIR`` also times another checkout's ``statefun_codegen`` (DIR holds the
+package, e.g. ``git archive main statefun_codegen | tar -x -C DIR``), interleaved
+in the same run, to show what a change costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -92,11 +98,15 @@ def write_schema(directory: Path, messages: int, functions: int) -> None:
     (directory / "statefun.yaml").write_text("\n".join(manifest) + "\n")
 
 
-def timed(command: list[str], out: Path) -> float:
+def timed(command: list[str], out: Path, pythonpath: str | None = None) -> float:
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
+    env = dict(os.environ, PYTHONPATH=pythonpath) if pythonpath else None
     start = time.perf_counter()
-    subprocess.run(command, check=True, timeout=600, cwd=ROOT)
+    # python -m puts the working directory first on sys.path, and a pyproject.toml above it
+    # would be read: compared checkouts both run from a neutral directory
+    cwd = tempfile.gettempdir() if pythonpath else ROOT
+    subprocess.run(command, check=True, timeout=600, cwd=cwd, env=env)
     return time.perf_counter() - start
 
 
@@ -124,6 +134,7 @@ def black_cost(out: Path) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--baseline", help="a directory holding another statefun_codegen")
     args = parser.parse_args()
     results: dict[int, tuple[float, float, float]] = {}
     for messages, functions in ((200, 50), (2000, 500)):
@@ -151,6 +162,17 @@ def main() -> int:
             ),
         )
         results[messages] = (protoc, ours, black_cost(ours_out))
+        if args.baseline:
+            command = [sys.executable, "-m", "statefun_codegen", str(schema), "-o"]
+            base_out = WORK / f"baseline-{messages}"
+            base_times, our_times = [], []
+            for _ in range(args.runs):
+                base_times.append(timed([*command, str(base_out), "-q"], base_out, args.baseline))
+                our_times.append(timed([*command, str(ours_out), "-q"], ours_out, str(ROOT)))
+            print(
+                f"{messages} messages: baseline {min(base_times):.3f} s, this checkout "
+                f"{min(our_times):.3f} s, ratio {min(our_times) / min(base_times):.2f}x"
+            )
         print(
             f"{messages} messages / {functions} functions: protoc alone {protoc:.3f} s, "
             f"statefun-codegen {ours:.3f} s, ratio {ours / protoc:.2f}x "

@@ -23,8 +23,9 @@ CONFIG_KEYS = (
     "package",
     "module-yaml",
     "stubs",
+    "strict",
 )
-PLUGIN_KEYS = ("manifest", "module_format", "package", "module_yaml")
+PLUGIN_KEYS = ("manifest", "module_format", "package", "module_yaml", "strict")
 
 
 class ConfigError(Exception):
@@ -41,7 +42,14 @@ class Settings:
     package: str = "generated"
     module_yaml: str = "module.yaml"
     stubs: bool = True
+    strict: bool = False
     config_file: Path | None = None
+    # config keys whose paths leave the project root: refused unless a flag overrides them
+    outside_root: dict[str, str] = field(default_factory=dict)
+
+    def check_inside_root(self) -> None:
+        if self.outside_root:
+            raise ConfigError("; ".join(self.outside_root[k] for k in sorted(self.outside_root)))
 
 
 def find_pyproject(start: Path) -> Path | None:
@@ -85,8 +93,14 @@ def load_settings(cwd: Path) -> Settings:
         raise ConfigError(f"{where} must be a table")
     base = pyproject.parent
 
-    def relative(value: str) -> str:
+    def relative(key: str, value: str) -> str:
         path = Path(value)
+        if not _inside(base / path, base):
+            # a cloned repository's pyproject must not make the tool read or write elsewhere
+            settings.outside_root[key] = (
+                f"{where}: '{key}' = '{value}' leaves the project root {base}; refusing it "
+                "(give it on the command line to use a path outside the project)"
+            )
         return str(path if path.is_absolute() else _display(base / path, cwd))
 
     for key, value in table.items():
@@ -95,19 +109,28 @@ def load_settings(cwd: Path) -> Settings:
         if key in ("paths", "proto-path"):
             if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                 raise ConfigError(f"{where}: '{key}' must be a list of strings")
-            setattr(settings, key.replace("-", "_"), [relative(v) for v in value])
-        elif key == "stubs":
+            setattr(settings, key.replace("-", "_"), [relative(key, v) for v in value])
+        elif key in ("stubs", "strict"):
             if not isinstance(value, bool):
-                raise ConfigError(f"{where}: 'stubs' must be true or false")
-            settings.stubs = value
+                raise ConfigError(f"{where}: '{key}' must be true or false")
+            setattr(settings, key, value)
         else:
             if not isinstance(value, str):
                 raise ConfigError(f"{where}: '{key}' must be a string")
             if key in ("out", "manifest"):
-                value = relative(value)
+                value = relative(key, value)
             setattr(settings, key.replace("-", "_"), value)
     settings.config_file = pyproject
     return settings
+
+
+def _inside(path: Path, root: Path) -> bool:
+    """True if ``path`` (symlinks followed) is ``root`` or below it."""
+    try:
+        path.resolve().relative_to(root.resolve())
+    except (ValueError, OSError, RuntimeError):
+        return False
+    return True
 
 
 def _display(path: Path, cwd: Path) -> Path:
@@ -115,6 +138,14 @@ def _display(path: Path, cwd: Path) -> Path:
         return path.resolve().relative_to(cwd.resolve())
     except ValueError:
         return path
+
+
+def parse_bool(text: str, key: str) -> bool:
+    if text.lower() in ("true", "1"):
+        return True
+    if text.lower() in ("false", "0"):
+        return False
+    raise ConfigError(f"plugin option '{key}' must be true or false, not '{text}'")
 
 
 def parse_plugin_parameter(parameter: str) -> dict[str, str]:

@@ -6,14 +6,17 @@ touches the output directory; ``writer.py`` does that, all or nothing.
 
 from __future__ import annotations
 
+import keyword
 import posixpath
 from dataclasses import dataclass
 
-from .diagnostics import Collector, Diagnostic, GenerationError, Location
-from .manifest import parse_manifest_text
-from .model import Model, build_model
-from .pb2 import build_pb2_modules, module_path, protoc_python_outputs
-from .protoc_runner import ProtoInput
+from .diagnostics import Collector, Diagnostic, GenerationError, InternalError, format_all
+from .manifest import parse_manifest_text, shown, text_problem
+from .model import FORMATS, Model, Target, build_model
+from .module_rules import read_module_yaml
+from .pb2 import build_pb2_modules
+from .proto_rules import check_protos
+from .protoc_runner import ProtoInput, module_path
 from .render_python import (
     blacken,
     header_comment,
@@ -24,7 +27,7 @@ from .render_python import (
     render_subpackage_init,
     render_types,
 )
-from .render_yaml import FORMATS, render_module_yaml
+from .render_yaml import render_module_yaml
 from .schema import Schema
 
 
@@ -34,6 +37,7 @@ class Options:
     package: str = "generated"  # the generated subpackage inside the output directory
     module_yaml: str = "module.yaml"  # path of module.yaml inside the output directory
     stubs: bool = True  # create the user's function-body files when they are missing
+    strict: bool = False  # warnings are errors
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,32 +47,72 @@ class OutputFile:
     user_owned: bool = False  # created once if absent, never overwritten
 
 
+@dataclass(frozen=True, eq=False)
+class Generated:
+    files: list[OutputFile]
+    warnings: tuple[Diagnostic, ...]  # legal but probably wrong input: print them, exit 0
+
+
 def check_options(options: Options) -> list[str]:
     problems = []
     if options.module_format not in FORMATS:
         problems.append(
             f"unknown module.yaml format '{options.module_format}' (choose {', '.join(FORMATS)})"
         )
-    if not options.package.isidentifier():
-        problems.append(f"package '{options.package}' is not a Python identifier")
-    if not _safe_relative(options.module_yaml):
+    package = options.package
+    if not (package.isascii() and package.isidentifier()) or keyword.iskeyword(package):
         problems.append(
-            f"module_yaml '{options.module_yaml}' must be a relative path inside the output"
+            f"package '{shown(package)}' is not a Python identifier (ASCII letters, digits "
+            "and '_', not starting with a digit, not a keyword)"
         )
+    elif package.startswith("__") or package in ("functions", "types"):
+        problems.append(f"package '{package}' is a name the generated code uses itself")
+    module_yaml = options.module_yaml
+    if text_problem(module_yaml) or not _safe_relative(module_yaml):
+        problems.append(
+            f"module_yaml '{shown(module_yaml)}' must be a relative path inside the output"
+        )
+    elif not module_yaml.endswith((".yaml", ".yml")):
+        problems.append(f"module_yaml '{module_yaml}' must end in .yaml or .yml")
     return problems
 
 
 def generate(
-    proto_input: ProtoInput, manifest_text: str, manifest_path: str, options: Options
-) -> list[OutputFile]:
+    proto_input: ProtoInput, manifest_text: str | bytes, manifest_path: str, options: Options
+) -> Generated:
+    """Validate everything, then render; GenerationError carries every problem (and warning)."""
     errors = Collector()
-    manifest, manifest_errors = parse_manifest_text(manifest_text, manifest_path)
-    errors.diagnostics.extend(manifest_errors.diagnostics)
+    errors.extend(proto_input.warnings)
+    try:
+        manifest, manifest_errors = parse_manifest_text(manifest_text, manifest_path)
+        errors.extend(manifest_errors.diagnostics)
+    except GenerationError as exc:  # the YAML itself could not be read
+        manifest = None
+        errors.extend(exc.diagnostics)
     schema = Schema(proto_input)
-    model = build_model(schema, manifest, errors) if manifest is not None else None
-    errors.raise_if_any()
-    assert model is not None
-    return render(model, schema, proto_input, options)
+    errors.extend(schema.warnings)
+    repairs = check_protos(schema, proto_input, errors)
+    target = Target(options.module_format, options.package, tuple(sorted(repairs.items())))
+    model = build_model(schema, manifest, errors, target) if manifest is not None else None
+    if options.strict:
+        errors.diagnostics = [d.as_error() for d in errors.diagnostics]
+    errors.raise_if_errors()
+    if model is None:  # every path to None records an error
+        raise InternalError("the model was not built, but no error says why")
+    files = render(model, schema, proto_input, options)
+    _check_own_module_yaml(files, options)
+    return Generated(files, tuple(sorted(set(errors.warnings))))
+
+
+def _check_own_module_yaml(files: list[OutputFile], options: Options) -> None:
+    """The runtime must load what we write: read it back with its rules (a bug otherwise)."""
+    text = next(f.content for f in files if f.path == options.module_yaml)
+    result = read_module_yaml(text, options.module_yaml)
+    if result.diagnostics or result.format != options.module_format:
+        raise InternalError(
+            f"the generated {options.module_yaml} (format {options.module_format}, read as "
+            f"'{result.format}') breaks the runtime's rules:\n" + format_all(result.diagnostics)
+        )
 
 
 def render(
@@ -82,10 +126,9 @@ def render(
     proto_headers = {
         name: header_comment([name]) + "\n# fmt: off\n" for name in proto_input.to_generate
     }
-    raw = dict(proto_input.python_outputs) or protoc_python_outputs(
-        proto_input.files, proto_input.to_generate
-    )
-    pb2 = build_pb2_modules(raw, proto_input.to_generate, schema, proto_headers)
+    raw = dict(proto_input.python_outputs)
+    repairs = {proto.name: proto.repairs for proto in model.protos}
+    pb2 = build_pb2_modules(raw, proto_input.to_generate, schema, proto_headers, repairs)
     for path, text in pb2.items():
         files.append(OutputFile(f"{package}/{path}", text))
     directories = sorted(
@@ -134,15 +177,18 @@ def render(
             )
         )
         for fn in model.functions:
-            files.append(OutputFile(f"{fn.module}.py", _python(render_body_stub(fn)), True))
+            files.append(
+                OutputFile(f"{fn.module}.py", _python(render_body_stub(fn, package)), True)
+            )
     unsafe = [f.path for f in files if not _safe_relative(f.path)]
-    if unsafe:
-        raise GenerationError(
-            [
-                Diagnostic(Location(p), "refusing to write outside the output directory")
-                for p in unsafe
-            ]
-        )
+    if unsafe:  # every name was validated before it became a path
+        raise InternalError(f"refusing to write outside the output directory: {unsafe}")
+    seen: dict[str, str] = {}
+    for file in files:
+        other = seen.get(file.path.lower())
+        if other is not None:
+            raise InternalError(f"two generated files share a path: {other} and {file.path}")
+        seen[file.path.lower()] = file.path
     return sorted(files, key=lambda f: f.path)
 
 

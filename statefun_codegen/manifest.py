@@ -9,12 +9,27 @@ unresolved text here; ``model.py`` resolves them against the protos.
 from __future__ import annotations
 
 import difflib
+import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Callable, TypeVar
 
 from .diagnostics import Collector, Location
-from .durations import UNITS_HELP, parse_duration_millis
-from .yaml_nodes import YMapping, YNode, YScalar, YSequence, load_yaml
+from .durations import (
+    JAVA_INT_MAX,
+    JAVA_LONG_MAX,
+    UNITS_HELP,
+    format_duration,
+    parse_duration,
+)
+from .durations import TIMEDELTA_MAX_MILLIS
+from .yaml_nodes import YEntry, YMapping, YNode, YScalar, YSequence, load_yaml
+
+# YAML 1.1 reads these plain words as booleans (PyYAML and the Java runtime's SnakeYAML do)
+YAML11_BOOLEANS = {
+    **dict.fromkeys(("yes", "Yes", "YES", "on", "On", "ON"), True),
+    **dict.fromkeys(("no", "No", "NO", "off", "Off", "OFF"), False),
+}
 
 T = TypeVar("T")
 
@@ -71,6 +86,7 @@ class EndpointDecl:
     max_batch_requests: int | None
     transport: str
     timeouts: tuple[tuple[str, Duration], ...]
+    transport_location: Location | None = None  # where 'transport' was written, if it was
 
 
 @dataclass(frozen=True, eq=False)
@@ -81,6 +97,7 @@ class RouteDecl:
     location: Location
     type: Ref
     targets: tuple[Ref, ...]
+    source_location: Location | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -94,6 +111,8 @@ class IngressDecl:
     aws_region: str | None
     routes: tuple[RouteDecl, ...]
     properties: tuple[tuple[str, str], ...]
+    address_location: Location | None = None
+    aws_region_location: Location | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +128,9 @@ class EgressDecl:
     default_target: str | None
     type: Ref | None
     properties: tuple[tuple[str, str], ...]
+    address_location: Location | None = None
+    aws_region_location: Location | None = None
+    default_target_location: Location | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -162,11 +184,30 @@ STARTUP_POSITIONS = {
     "kinesis": ("earliest", "latest"),
 }
 TRANSPORTS = ("async", "okhttp")
+KAFKA_BROKER_MAX_TRANSACTION_MILLIS = 15 * 60 * 1000
 
 
 def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def text_problem(text: str, allow_layout: bool = False) -> str | None:
+    """Why ``text`` cannot be a name, topic or any other value we copy into code or YAML.
+
+    Control characters, format characters (the bidirectional overrides U+202A-U+202E and
+    U+2066-U+2069 that reorder what a reader sees, zero-width characters) and line or
+    paragraph separators are refused; ``allow_layout`` lets free text keep tabs and newlines.
+    """
+    for char in text:
+        if allow_layout and char in "\t\n":
+            continue
+        if unicodedata.category(char) in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp"):
+            name = unicodedata.name(char, "")
+            if not name:
+                return f"contains the control character U+{ord(char):04X}"
+            return f"contains U+{ord(char):04X} ({name}), an invisible character"
+    return None
 
 
 class _Reader:
@@ -180,7 +221,7 @@ class _Reader:
             return None
         if isinstance(node, YMapping):
             return node
-        if isinstance(node, YScalar) and node.value is None:
+        if isinstance(node, YScalar) and node.is_null:
             return YMapping((), node.location)
         self.errors.error(node.location, f"{what} must be a mapping")
         return None
@@ -190,28 +231,60 @@ class _Reader:
             if entry.key not in allowed:
                 self.errors.error(
                     entry.key_location,
-                    f"unknown key '{entry.key}' in {what}{did_you_mean(entry.key, allowed)}",
+                    f"unknown key '{shown(entry.key)}' in {what}{did_you_mean(entry.key, allowed)}",
                 )
 
-    def string(self, node: YNode | None, what: str) -> str | None:
+    def name(self, entry: YEntry, what: str) -> bool:
+        """A mapping key that names something: text as written, no invisible characters."""
+        problem = text_problem(entry.key)
+        if problem is not None:
+            self.errors.error(entry.key_location, f"{what} name '{shown(entry.key)}' {problem}")
+            return False
+        return True
+
+    def string(self, node: YNode | None, what: str, allow_layout: bool = False) -> str | None:
+        """Any scalar's text exactly as written (``on`` stays 'on', ``0755`` stays '0755')."""
         if node is None:
             return None
-        if isinstance(node, YScalar) and isinstance(node.value, str) and node.value.strip():
-            return node.value
+        if isinstance(node, YScalar) and not node.is_null and node.text.strip():
+            problem = text_problem(node.text, allow_layout)
+            if problem is not None:
+                self.errors.error(node.location, f"{what} '{shown(node.text)}' {problem}")
+                return None
+            return node.text
         self.errors.error(node.location, f"{what} must be a non-empty string")
         return None
 
-    def integer(self, node: YNode | None, what: str) -> int | None:
+    def integer(self, node: YNode | None, what: str, maximum: int = JAVA_INT_MAX) -> int | None:
+        """A positive whole number in plain decimal; YAML 1.1's other spellings are refused."""
         if node is None:
             return None
-        if (
-            isinstance(node, YScalar)
-            and isinstance(node.value, int)
-            and not isinstance(node.value, bool)
-            and node.value > 0
-        ):
-            return node.value
-        self.errors.error(node.location, f"{what} must be a positive integer")
+        text = node.text.strip() if isinstance(node, YScalar) else ""
+        problem = f"{what} must be a positive whole number" + (
+            f", not '{shown(text)}'" if text else ""
+        )
+        if re.fullmatch(r"[0-9]+", text, re.ASCII):
+            if len(text) > 1 and text.startswith("0"):
+                octal = (
+                    f" (YAML 1.1 reads it as the octal number {int(text, 8)})"
+                    if re.fullmatch("[0-7]+", text)
+                    else ""
+                )
+                problem = (
+                    f"{what} '{text}' has a leading zero, which YAML tools read as octal"
+                    f"{octal}; write it without the zero"
+                )
+            elif int(text) == 0:
+                problem = f"{what} must be a positive whole number, not 0"
+            elif int(text) > maximum:
+                problem = f"{what} {text} is larger than the runtime allows ({maximum})"
+            else:
+                return int(text)
+        elif re.fullmatch(r"[-+]?[0-9][0-9_]*", text, re.ASCII):
+            problem = (
+                f"{what} must be a positive whole number written with digits only, not '{text}'"
+            )
+        self.errors.error(node.location, problem)
         return None
 
     def choice(self, node: YNode | None, what: str, choices: tuple[str, ...]) -> str | None:
@@ -221,28 +294,69 @@ class _Reader:
         if value not in choices:
             self.errors.error(
                 node.location,
-                f"{what} must be one of {', '.join(choices)}, not '{value}'"
+                f"{what} must be one of {', '.join(choices)}, not '{shown(value)}'"
                 + did_you_mean(value, choices),
             )
             return None
         return value
 
-    def duration(self, node: YNode | None, what: str) -> Duration | None:
+    def duration(
+        self,
+        node: YNode | None,
+        what: str,
+        maximum: int = JAVA_LONG_MAX,
+        limit_reason: str = "the runtime's limit",
+    ) -> Duration | None:
         if node is None:
             return None
-        text = node.value if isinstance(node, YScalar) else None
-        if isinstance(text, int) and not isinstance(text, bool):
-            text = str(text)
-        millis = parse_duration_millis(text) if isinstance(text, str) else None
-        if millis is None or millis <= 0:
-            shown = text if isinstance(text, str) else "?"
+        text = node.text if isinstance(node, YScalar) and not node.is_null else None
+        parsed = parse_duration(text) if text is not None else None
+        if parsed is None or text is None:
+            display = shown(text) if text is not None else "?"
+            hint = ""
+            if text is not None and re.fullmatch(r"[0-9]+ *[mM]", text.strip()):
+                hint = "'m' is not read by every StateFun version; write 'min' for minutes"
+            elif text is not None and re.fullmatch(r"[0-9]+(?::[0-5]?[0-9])+", text.strip()):
+                hint = (
+                    f"'{text.strip()}' is not a duration (YAML 1.1 would read it as the "
+                    "sexagesimal number "
+                    f"{_sexagesimal(text.strip())}); write it with a unit, e.g. 90s"
+                )
             self.errors.error(
                 node.location,
-                f"bad duration '{shown}' for {what}: expected a positive number "
+                f"bad duration '{display}' for {what}: expected a positive number "
                 f"followed by {UNITS_HELP}, e.g. 30s",
+                hint,
             )
             return None
-        return Duration(millis, node.location)
+        if parsed.number > JAVA_LONG_MAX or parsed.millis > JAVA_LONG_MAX:
+            self.errors.error(
+                node.location,
+                f"duration '{shown(text)}' for {what} is too long for the runtime "
+                "(it must fit in a Java long of milliseconds)",
+            )
+            return None
+        if parsed.millis <= 0:
+            self.errors.error(
+                node.location, f"{what} must be longer than 0 (the runtime rejects 0)"
+            )
+            return None
+        if parsed.millis > maximum:
+            self.errors.error(
+                node.location,
+                f"duration '{shown(text)}' for {what} is longer than {limit_reason} "
+                f"({_limit_text(maximum)})",
+            )
+            return None
+        if parsed.bare:
+            self.errors.warning(
+                node.location,
+                f"'{text.strip()}' for {what} has no unit, so StateFun reads it as "
+                f"{parsed.millis} milliseconds",
+                f"write '{parsed.millis}ms' to say so, or the unit you meant (e.g. "
+                f"{parsed.millis}s)",
+            )
+        return Duration(parsed.millis, node.location)
 
     def refs(self, node: YNode | None, what: str) -> tuple[Ref, ...]:
         """A single name or a list of names."""
@@ -257,18 +371,33 @@ class _Reader:
         return tuple(refs)
 
     def properties(self, node: YNode | None, what: str) -> tuple[tuple[str, str], ...]:
-        mapping = self.mapping(node, what)
+        """Client properties: keys and values are kept as the text written."""
+        mapping = self.mapping(node, "'properties'")
         if mapping is None:
             return ()
         pairs: list[tuple[str, str]] = []
         for entry in mapping.entries:
+            if not self.name(entry, what):
+                continue
             value = entry.value
-            if isinstance(value, YScalar) and value.value is not None:
-                scalar = value.value
-                text = str(scalar).lower() if isinstance(scalar, bool) else str(scalar)
-                pairs.append((entry.key, text))
-            else:
-                self.errors.error(value.location, f"{what} '{entry.key}' must be a plain value")
+            if not isinstance(value, YScalar) or value.is_null:
+                self.errors.error(
+                    value.location, f"{what} '{shown(entry.key)}' must be a plain value"
+                )
+                continue
+            text = self.string(value, f"{what} '{shown(entry.key)}'")
+            if text is None:
+                continue
+            if not value.quoted and text in YAML11_BOOLEANS:
+                self.errors.warning(
+                    value.location,
+                    f"{what} '{shown(entry.key)}' is kept as the text '{text}' (YAML 1.1 "
+                    f"would read it as {str(YAML11_BOOLEANS[text]).lower()}); Kafka and "
+                    "Kinesis clients expect true or false",
+                    f"write {str(YAML11_BOOLEANS[text]).lower()} if you mean a boolean, or "
+                    f"quote '{text}' to keep the word",
+                )
+            pairs.append((entry.key, text))
         return tuple(pairs)
 
     def named_sections(
@@ -279,14 +408,46 @@ class _Reader:
             return ()
         parsed: list[T] = []
         for entry in mapping.entries:
+            if not self.name(entry, _SINGULAR.get(what, what)):
+                continue
             item = parse(entry.key, entry.key_location, entry.value)
             if item is not None:
                 parsed.append(item)
         return tuple(parsed)
 
 
-def parse_manifest_text(text: str, path: str) -> tuple[Manifest | None, Collector]:
-    """Parse the manifest; returns the declarations and the problems found."""
+_SINGULAR = {"functions": "function", "ingresses": "ingress", "egresses": "egress", "types": "type"}
+
+
+def shown(text: str, limit: int = 80) -> str:
+    """User text for a message: invisible characters made visible, long text cut."""
+    shown = "".join(
+        c if unicodedata.category(c)[0] != "C" and c not in "\u2028\u2029" else f"\\u{ord(c):04x}"
+        for c in text
+    )
+    return shown if len(shown) <= limit else shown[: limit - 3] + "..."
+
+
+def _limit_text(millis: int) -> str:
+    if millis == TIMEDELTA_MAX_MILLIS:
+        return "999999999 days"
+    if millis == JAVA_INT_MAX:
+        return "2147483647ms, about 24.8 days"
+    return format_duration(millis)
+
+
+def _sexagesimal(text: str) -> int:
+    value = 0
+    for part in text.split(":"):
+        value = value * 60 + int(part)
+    return value
+
+
+def parse_manifest_text(text: str | bytes, path: str) -> tuple[Manifest | None, Collector]:
+    """Parse the manifest; returns the declarations and the problems found.
+
+    YAML-level problems (bad bytes, tags, alias bombs, syntax) raise GenerationError.
+    """
     errors = Collector()
     root = load_yaml(text, path)
     reader = _Reader(errors)
@@ -344,7 +505,7 @@ def _parse_endpoint(reader: _Reader, top: YMapping) -> EndpointDecl | None:
         return None
     if isinstance(node, YScalar):
         url = reader.string(node, "endpoint")
-        return EndpointDecl(url, node.location, None, "async", ()) if url else None
+        return EndpointDecl(url.strip(), node.location, None, "async", ()) if url else None
     mapping = reader.mapping(node, "endpoint")
     if mapping is None:
         return None
@@ -353,7 +514,8 @@ def _parse_endpoint(reader: _Reader, top: YMapping) -> EndpointDecl | None:
     url = reader.string(url_node, "endpoint url")
     if url_node is None:
         reader.errors.error(mapping.location, "missing required key 'url' in endpoint")
-    transport = reader.choice(mapping.get("transport"), "endpoint transport", TRANSPORTS) or "async"
+    transport_node = mapping.get("transport")
+    transport = reader.choice(transport_node, "endpoint transport", TRANSPORTS) or "async"
     timeouts: list[tuple[str, Duration]] = []
     timeouts_node = reader.mapping(mapping.get("timeouts"), "endpoint timeouts")
     if timeouts_node is not None:
@@ -361,13 +523,25 @@ def _parse_endpoint(reader: _Reader, top: YMapping) -> EndpointDecl | None:
         reader.keys(timeouts_node, allowed, f"endpoint timeouts of the {transport} transport")
         for entry in timeouts_node.entries:
             if entry.key in allowed:
-                duration = reader.duration(entry.value, f"timeout '{entry.key}'")
+                duration = reader.duration(
+                    entry.value,
+                    f"timeout '{entry.key}'",
+                    JAVA_INT_MAX,
+                    "the runtime's HTTP clients accept",
+                )
                 if duration is not None:
                     timeouts.append((entry.key, duration))
     max_batch = reader.integer(mapping.get("max_batch_requests"), "max_batch_requests")
     if url is None or url_node is None:
         return None
-    return EndpointDecl(url, url_node.location, max_batch, transport, tuple(timeouts))
+    return EndpointDecl(
+        url.strip(),
+        url_node.location,
+        max_batch,
+        transport,
+        tuple(timeouts),
+        transport_node.location if transport_node is not None else None,
+    )
 
 
 def _parse_type(reader: _Reader, name: str, location: Location, node: YNode) -> TypeDecl | None:
@@ -407,11 +581,17 @@ def _parse_function(
     state_node = reader.mapping(mapping.get("state"), f"the state of {what}")
     if state_node is not None:
         for entry in state_node.entries:
+            if not reader.name(entry, "state"):
+                continue
             state = _parse_state(reader, entry.key, entry.key_location, entry.value, what)
             if state is not None:
                 states.append(state)
     doc_node = mapping.get("doc")
-    doc = reader.string(doc_node, f"the doc of {what}") if doc_node is not None else None
+    doc = (
+        reader.string(doc_node, f"the doc of {what}", allow_layout=True)
+        if doc_node is not None
+        else None
+    )
     return FunctionDecl(
         name=name,
         location=location,
@@ -438,8 +618,18 @@ def _parse_state(
     text = reader.string(type_node, f"the type of {what}")
     if type_node is None:
         reader.errors.error(mapping.location, f"{what} needs 'type'")
-    after_call = reader.duration(mapping.get("expire_after_call"), "expire_after_call")
-    after_write = reader.duration(mapping.get("expire_after_write"), "expire_after_write")
+    after_call = reader.duration(
+        mapping.get("expire_after_call"),
+        "expire_after_call",
+        TIMEDELTA_MAX_MILLIS,
+        "Python's timedelta allows",
+    )
+    after_write = reader.duration(
+        mapping.get("expire_after_write"),
+        "expire_after_write",
+        TIMEDELTA_MAX_MILLIS,
+        "Python's timedelta allows",
+    )
     if after_call is not None and after_write is not None:
         reader.errors.error(
             after_write.location,
@@ -500,6 +690,8 @@ def _parse_ingress(
         aws_region=reader.string(mapping.get("aws_region"), "aws_region"),
         routes=tuple(routes),
         properties=reader.properties(mapping.get("properties"), "property"),
+        address_location=_where(mapping.get("address")),
+        aws_region_location=_where(mapping.get("aws_region")),
     )
 
 
@@ -522,7 +714,13 @@ def _parse_route(reader: _Reader, kind: str, node: YNode, owner: str) -> RouteDe
         reader.errors.error(mapping.location, f"a {source_key} of {owner} needs 'targets'")
     if source is None or type_text is None or type_node is None:
         return None
-    return RouteDecl(source, mapping.location, Ref(type_text, type_node.location), targets)
+    return RouteDecl(
+        source,
+        mapping.location,
+        Ref(type_text, type_node.location),
+        targets,
+        _where(mapping.get(source_key)),
+    )
 
 
 def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -> EgressDecl | None:
@@ -539,7 +737,19 @@ def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -
             mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)"
         )
     delivery = reader.choice(mapping.get("delivery"), "delivery", DELIVERY_SEMANTICS)
-    timeout = reader.duration(mapping.get("transaction_timeout"), "transaction_timeout")
+    timeout = reader.duration(
+        mapping.get("transaction_timeout"),
+        "transaction_timeout",
+        JAVA_INT_MAX,
+        "Kafka's transaction.timeout.ms allows",
+    )
+    if timeout is not None and timeout.millis > KAFKA_BROKER_MAX_TRANSACTION_MILLIS:
+        reader.errors.warning(
+            timeout.location,
+            f"transaction_timeout {format_duration(timeout.millis)} is longer than Kafka "
+            "brokers accept by default (transaction.max.timeout.ms is 15min), so the producer "
+            "will fail to start unless the broker is configured for it",
+        )
     if (
         delivery == "exactly-once"
         and timeout is None
@@ -570,4 +780,11 @@ def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -
         default_target=reader.string(mapping.get(target_key), target_key),
         type=Ref(type_text, type_node.location) if type_text and type_node else None,
         properties=reader.properties(mapping.get("properties"), "property"),
+        address_location=_where(mapping.get("address")),
+        aws_region_location=_where(mapping.get("aws_region")),
+        default_target_location=_where(mapping.get(target_key)),
     )
+
+
+def _where(node: YNode | None) -> Location | None:
+    return node.location if node is not None else None

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import keyword
 import re
-from dataclasses import dataclass
+import unicodedata
+from dataclasses import dataclass, field
 
 from .diagnostics import Collector, Location
+from .durations import format_duration
 from .manifest import (
     Duration,
     EgressDecl,
@@ -20,15 +22,31 @@ from .manifest import (
     Manifest,
     Ref,
     did_you_mean,
+    shown,
 )
 from .naming import camel, constant, escape, snake
-from .schema import MessageInfo, PyModule, Schema, proto_path_problem
+from .schema import MessageInfo, PyModule, Schema
+from .module_rules import endpoint_url_problem, okhttp_timeouts_problem
+from .stubs import Repairs
 
-_NAMESPACE = re.compile(r"^[A-Za-z0-9_.\-]+$")
-_SIMPLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$")
-_TYPENAME = re.compile(r"^[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*/[A-Za-z0-9_.\-]+$")
-_URL_SAFE = re.compile(r"^[A-Za-z0-9_.~:/?#\[\]@!$&'()*+,;=%{}\-]+$")
+_NAMESPACE = re.compile(r"^[A-Za-z0-9_.\-]+$", re.ASCII)
+_SIMPLE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_\-]*$", re.ASCII)
+_TYPENAME = re.compile(r"^[A-Za-z0-9_.\-]+(?:/[A-Za-z0-9_.\-]+)*/[A-Za-z0-9_.\-]+$", re.ASCII)
+_KAFKA_TOPIC = re.compile(r"^[A-Za-z0-9._\-]{1,249}$", re.ASCII)
+_KINESIS_STREAM = re.compile(r"^[A-Za-z0-9._\-]{1,128}$", re.ASCII)
+_AWS_REGION = re.compile(r"^[a-z]{2,}(?:-[a-z0-9]+)+$", re.ASCII)
+_BOOTSTRAP_HOST = re.compile(r"^(?:[A-Za-z0-9._\-]+|\[[0-9A-Fa-f:.]+\])$", re.ASCII)
+_PLACEHOLDER = re.compile(r"\{[^{}]*\}")
 URL_SCHEMES = ("http", "https", "http+unix", "https+unix")
+FUNCTION_NAME_PLACEHOLDER = "{function.name}"
+FORMATS = ("3.1", "3.0", "2.0")
+MAX_NAME_LENGTH = 128  # function, state, ingress, egress and type names (file names come from them)
+MAX_NAMESPACE_LENGTH = 255
+MAX_TYPENAME_LENGTH = 1024
+MAX_URL_LENGTH = 2048
+BUILTIN_NAMESPACE = "io.statefun.types"
+# the async transport's defaults (milliseconds), for warnings about it
+ASYNC_DEFAULTS = {"call": 120_000, "connect": 20_000}
 
 BUILTIN_TYPES: dict[str, tuple[str, str, str]] = {
     # manifest name: (statefun name, typename, python type)
@@ -161,6 +179,7 @@ class ProtoFileModel:
     name: str
     module: PyModule
     doc: str
+    repairs: Repairs = field(default_factory=Repairs)
 
 
 @dataclass(frozen=True, eq=False)
@@ -183,16 +202,37 @@ class Model:
         return tuple(sorted(found.values(), key=lambda m: m.alias))
 
 
-def build_model(schema: Schema, manifest: Manifest, errors: Collector) -> Model | None:
-    builder = _Builder(schema, manifest, errors)
+@dataclass(frozen=True)
+class Target:
+    """What the model is built for: the module.yaml format and the generated package's name."""
+
+    module_format: str = "3.1"
+    package: str = "generated"
+    repairs: tuple[tuple[str, Repairs], ...] = ()
+
+
+def build_model(
+    schema: Schema, manifest: Manifest, errors: Collector, target: Target = Target()
+) -> Model | None:
+    builder = _Builder(schema, manifest, errors, target)
     return builder.build()
 
 
+def _length_problem(text: str, limit: int, what: str) -> str | None:
+    if len(text) > limit:
+        return f"{what} is {len(text)} characters long; at most {limit} are allowed"
+    return None
+
+
 class _Builder:
-    def __init__(self, schema: Schema, manifest: Manifest, errors: Collector) -> None:
+    def __init__(
+        self, schema: Schema, manifest: Manifest, errors: Collector, target: Target
+    ) -> None:
         self.schema = schema
         self.manifest = manifest
         self.errors = errors
+        self.target = target
+        self.reserved_modules = {target.package, "__init__", "__main__", "functions"}
         self.types: dict[str, TypeModel] = {}
         self.short_names: dict[str, list[str]] = {}
         for full_name, info in schema.messages.items():
@@ -207,18 +247,27 @@ class _Builder:
 
     def _typename_of(self, key: str, location: Location, what: str) -> str | None:
         """``name`` or ``namespace/name`` -> a validated ``namespace/name``."""
-        namespace, _, name = key.rpartition("/")
-        namespace = namespace or self.manifest.namespace
+        own_namespace, _, name = key.rpartition("/")
+        namespace = own_namespace or self.manifest.namespace
+        too_long = _length_problem(name, MAX_NAME_LENGTH, f"{what} name '{shown(name, 40)}'")
+        if own_namespace:  # the manifest's own namespace is reported once, at its key
+            too_long = too_long or _length_problem(namespace, MAX_NAMESPACE_LENGTH, "the namespace")
+        if too_long:
+            self.errors.error(location, too_long)
+            return None
+        if not own_namespace and not _NAMESPACE.match(namespace):
+            return None  # reported once, at the manifest's namespace
         if not _NAMESPACE.match(namespace) or "/" in namespace:
             self.errors.error(
                 location,
-                f"bad namespace '{namespace}' for {what}: use letters, digits, '.', '_' and '-'",
+                f"bad namespace '{shown(namespace)}' for {what}: use letters, digits, '.', '_' "
+                "and '-'",
             )
             return None
         if not _SIMPLE_NAME.match(name):
             self.errors.error(
                 location,
-                f"bad {what} name '{name}': it must start with a letter and contain only "
+                f"bad {what} name '{shown(name)}': it must start with a letter and contain only "
                 "letters, digits, '_' and '-'",
             )
             return None
@@ -292,6 +341,10 @@ class _Builder:
         return None
 
     def _check_typename(self, typename: str, location: Location, what: str) -> bool:
+        too_long = _length_problem(typename, MAX_TYPENAME_LENGTH, f"the typename of {what}")
+        if too_long:
+            self.errors.error(location, too_long)
+            return False
         if not _TYPENAME.match(typename):
             self.errors.error(
                 location,
@@ -309,7 +362,22 @@ class _Builder:
                 decl.typename, decl.typename_location, f"type '{decl.name}'"
             ):
                 continue
+            if decl.typename.rpartition("/")[0] == BUILTIN_NAMESPACE:
+                builtin = next(
+                    (n for n, (_, t, _) in BUILTIN_TYPES.items() if t == decl.typename), None
+                )
+                self.errors.error(
+                    decl.typename_location,
+                    f"typename '{decl.typename}' of type '{decl.name}' is in the namespace "
+                    f"{BUILTIN_NAMESPACE}, which is reserved for the built-in types"
+                    + (f" (it is the typename of '{builtin}')" if builtin else ""),
+                )
+                continue
             if decl.json:
+                too_long = _length_problem(decl.name, MAX_NAME_LENGTH, "a JSON type name")
+                if too_long:
+                    self.errors.error(decl.location, too_long)
+                    continue
                 if not _SIMPLE_NAME.match(decl.name):
                     self.errors.error(
                         decl.location,
@@ -350,8 +418,14 @@ class _Builder:
 
     # ---- functions ---------------------------------------------------------
 
+    def _module_name(self, typename: str) -> str:
+        module = snake(typename.rpartition("/")[2])
+        # the body file sits next to the generated package; functions/ holds the bindings
+        return module + "_" if module in self.reserved_modules else module
+
     def _function_index(self) -> None:
         python_names: dict[str, str] = {}
+        class_names: dict[str, str] = {}
         for decl in self.manifest.functions:
             typename = self._typename_of(decl.name, decl.location, "function")
             if typename is None:
@@ -359,20 +433,31 @@ class _Builder:
             if typename in self.function_decls:
                 self.errors.error(decl.location, f"function {typename} is declared twice")
                 continue
-            module = snake(typename.rpartition("/")[2])
-            if module in ("generated", "__init__", "__main__"):
-                module += "_"
-            other = python_names.get(module)
+            module = self._module_name(typename)
+            prefix = camel(typename.rpartition("/")[2])
+            other = python_names.get(module.lower()) or class_names.get(prefix)
             if other is not None:
                 self.errors.error(
                     decl.location,
                     f"function {typename} and function {other} would both generate "
-                    f"the Python module '{module}'; rename one",
+                    f"the Python module '{module}' (or class {prefix}Context); rename one",
                 )
                 continue
-            python_names[module] = typename
+            python_names[module.lower()] = typename  # one file on case-insensitive systems
+            class_names[prefix] = typename
             self.function_decls[typename] = decl
             self.function_typenames[decl.name] = typename
+        helpers = {
+            f"{verb}_{m}": t for m, t in python_names.items() for verb in ("register", "bind")
+        }
+        for module, typename in python_names.items():
+            if module in helpers:
+                self.errors.error(
+                    self.function_decls[typename].location,
+                    f"function {typename} would make register_functions() take a keyword "
+                    f"'{module}', which is also the name of function {helpers[module]}'s "
+                    "registration helper; rename one",
+                )
 
     def _find_function(self, ref: Ref, what: str) -> str | None:
         typename = self.function_typenames.get(ref.text)
@@ -436,9 +521,7 @@ class _Builder:
         for helper in sends:
             claim(helper.delayed_method, decl.location)
         name = typename.rpartition("/")[2]
-        module = snake(name)
-        if module in ("generated", "__init__", "__main__"):
-            module += "_"
+        module = self._module_name(typename)
         return FunctionModel(
             name=name,
             typename=typename,
@@ -465,11 +548,15 @@ class _Builder:
 
     def _states(self, decl: FunctionDecl, what: str) -> tuple[StateModel, ...]:
         states: list[StateModel] = []
+        python_names: dict[str, str] = {}
         for state in decl.states:
-            problem = state_name_problem(state.name)
+            problem = state_name_problem(state.name) or _length_problem(
+                state.name, MAX_NAME_LENGTH, "the name"
+            )
             if problem:
                 self.errors.error(
-                    state.location, f"invalid state name '{state.name}' in {what}: {problem}"
+                    state.location,
+                    f"invalid state name '{shown(state.name)}' in {what}: {problem}",
                 )
                 continue
             type_ = self.resolve_type(state.type, f"state '{state.name}' of {what}")
@@ -481,11 +568,23 @@ class _Builder:
                 mode, expiry = "call", state.expire_after_call
             elif state.expire_after_write is not None:
                 mode, expiry = "write", state.expire_after_write
+            attribute = escape(state.name) if state.name != "_state" else "_state_"
+            spec_constant = constant(state.name) + "_SPEC"
+            clash = python_names.get(attribute) or python_names.get(spec_constant)
+            if clash is not None:
+                self.errors.error(
+                    state.location,
+                    f"state '{state.name}' and state '{clash}' of {what} would both become the "
+                    f"Python property '{attribute}' (or the constant {spec_constant}) once "
+                    "escaped; rename one",
+                )
+                continue
+            python_names[attribute] = python_names[spec_constant] = state.name
             states.append(
                 StateModel(
                     name=state.name,
-                    attribute=escape(state.name) if state.name != "_state" else "_state_",
-                    spec_constant=constant(state.name) + "_SPEC",
+                    attribute=attribute,
+                    spec_constant=spec_constant,
                     type=type_,
                     expire_mode=mode,
                     expire_millis=expiry.millis if expiry else 0,
@@ -495,8 +594,49 @@ class _Builder:
 
     # ---- I/O ---------------------------------------------------------------
 
+    def _check_io(
+        self,
+        kind: str,
+        address: tuple[str | None, Location | None],
+        region: tuple[str | None, Location | None],
+    ) -> None:
+        text, location = address
+        if text is not None and location is not None and kind == "kafka":
+            problem = kafka_address_problem(text)
+            if problem:
+                self.errors.error(location, f"bad Kafka address '{shown(text)}': {problem}")
+        text, location = region
+        if text is not None and location is not None and not _AWS_REGION.match(text):
+            self.errors.error(
+                location,
+                f"bad aws_region '{shown(text)}': expected an AWS region such as eu-west-1",
+            )
+
+    def _check_source(self, kind: str, source: str, location: Location) -> None:
+        """Kafka topic or Kinesis stream names as those services accept them."""
+        if kind == "kafka":
+            if not _KAFKA_TOPIC.match(source) or source in (".", ".."):
+                self.errors.error(
+                    location,
+                    f"bad Kafka topic '{shown(source)}': Kafka accepts letters, digits, '.', '_' and "
+                    "'-', at most 249 of them",
+                )
+        elif not _KINESIS_STREAM.match(source):
+            self.errors.error(
+                location,
+                f"bad Kinesis stream '{shown(source)}': Kinesis accepts letters, digits, '.', '_' and "
+                "'-', at most 128 of them",
+            )
+
     def _egress(self, decl: EgressDecl) -> EgressModel | None:
         typename = self._typename_of(decl.name, decl.location, "egress")
+        self._check_io(
+            decl.kind,
+            (decl.address, decl.address_location),
+            (decl.aws_region, decl.aws_region_location),
+        )
+        if decl.default_target is not None and decl.default_target_location is not None:
+            self._check_source(decl.kind, decl.default_target, decl.default_target_location)
         # an unresolved type is reported here; the egress stays so its users do not cascade
         type_ = self.resolve_type(decl.type, f"egress '{decl.name}'") if decl.type else None
         if typename is None:
@@ -522,9 +662,26 @@ class _Builder:
         self, decl: IngressDecl, functions: dict[str, FunctionModel]
     ) -> IngressModel | None:
         typename = self._typename_of(decl.name, decl.location, "ingress")
+        self._check_io(
+            decl.kind,
+            (decl.address, decl.address_location),
+            (decl.aws_region, decl.aws_region_location),
+        )
         routes: list[RouteModel] = []
+        sources: dict[str, Location] = {}
         for route in decl.routes:
-            what = f"{'topic' if decl.kind == 'kafka' else 'stream'} '{route.source}' of ingress '{decl.name}'"
+            source_word = "topic" if decl.kind == "kafka" else "stream"
+            what = f"{source_word} '{route.source}' of ingress '{decl.name}'"
+            where = route.source_location or route.location
+            self._check_source(decl.kind, route.source, where)
+            if route.source in sources:
+                self.errors.error(
+                    where,
+                    f"{what} is listed twice (first at line {sources[route.source].line}); "
+                    f"the runtime keeps only one route per {source_word}: list all its targets "
+                    "in one entry",
+                )
+            sources.setdefault(route.source, where)
             type_ = self.resolve_type(route.type, what)
             targets: list[str] = []
             for ref in _unique_refs(route.targets, self.errors, f"the targets of {what}"):
@@ -565,47 +722,105 @@ class _Builder:
         from urllib.parse import urlsplit
 
         decl = self.manifest.endpoint
-        parts = urlsplit(decl.url)
+        url = decl.url
         port: int | None = None
-        if parts.scheme not in URL_SCHEMES:
-            self.errors.error(
-                decl.location,
-                f"bad endpoint url '{decl.url}': the scheme must be one of {', '.join(URL_SCHEMES)}",
-            )
-        elif not _URL_SAFE.match(decl.url) or (not parts.netloc and "unix" not in parts.scheme):
-            self.errors.error(decl.location, f"bad endpoint url '{decl.url}'")
+        path = "/"
+        problem = self._url_problem(url)
+        if problem:
+            self.errors.error(decl.location, f"bad endpoint url '{shown(url)}': {problem}")
         else:
-            try:
-                port = parts.port
-            except ValueError:
-                self.errors.error(decl.location, f"bad port in endpoint url '{decl.url}'")
+            parts = urlsplit(url)
+            path = parts.path or "/"
+            port = parts.port
             if port is None and "unix" not in parts.scheme:
                 port = 443 if parts.scheme == "https" else 80
+            if parts.username is not None or parts.password is not None:
+                self.errors.warning(
+                    decl.location,
+                    "the endpoint url carries credentials; they end up in module.yaml and the "
+                    "generated ENDPOINT_URL in plain text",
+                )
         return EndpointModel(
-            url=decl.url,
-            path=parts.path or "/",
+            url=url,
+            path=path,
             port=port,
             max_batch_requests=decl.max_batch_requests,
             transport=decl.transport,
             timeouts=tuple((key, d.millis) for key, d in decl.timeouts),
         )
 
+    def _url_problem(self, url: str) -> str | None:
+        """As the runtime sees it: with {function.name} replaced by each function's name."""
+        if len(url) > MAX_URL_LENGTH:
+            return f"it is {len(url)} characters long; at most {MAX_URL_LENGTH} are allowed"
+        if not url.isascii():
+            return "it has non-ASCII characters; percent-encode them"
+        for placeholder in _PLACEHOLDER.findall(url):
+            if placeholder != FUNCTION_NAME_PLACEHOLDER:
+                return (
+                    f"{placeholder} is not a placeholder StateFun fills in; only "
+                    f"{FUNCTION_NAME_PLACEHOLDER} is"
+                )
+        names = sorted({t.rpartition("/")[2] for t in self.function_decls}) or ["function"]
+        if FUNCTION_NAME_PLACEHOLDER not in url:
+            names = names[:1]
+        for name in names:
+            problem = endpoint_url_problem(url.replace(FUNCTION_NAME_PLACEHOLDER, name))
+            if problem:
+                if FUNCTION_NAME_PLACEHOLDER in url:
+                    problem += f" (with {FUNCTION_NAME_PLACEHOLDER} = {name})"
+                return problem
+        return None
+
+    def _check_timeouts(self) -> None:
+        """The timeout combinations the runtime's transport for this format accepts."""
+        decl = self.manifest.endpoint
+        module_format = self.target.module_format
+        given = {key: d.millis for key, d in decl.timeouts}
+        where = decl.timeouts[0][1].location if decl.timeouts else decl.location
+        if decl.transport_location is not None and module_format != "3.1":
+            self.errors.warning(
+                decl.transport_location,
+                f"the {module_format} module.yaml format has no transport choice (the runtime "
+                "always uses OkHttp there), so 'transport' is ignored",
+            )
+        uses_okhttp = module_format != "3.1" or decl.transport == "okhttp"
+        if uses_okhttp:
+            problem = okhttp_timeouts_problem(given)
+            if problem and module_format == "2.0":  # 2.x does not check: the call cuts it short
+                refused = "; the OkHttp transport refuses that"
+                self.errors.warning(where, problem.replace(refused, ", so it can never apply"))
+            elif problem:
+                self.errors.error(where, problem)
+        elif given.get("connect", ASYNC_DEFAULTS["connect"]) > given.get(
+            "call", ASYNC_DEFAULTS["call"]
+        ):
+            self.errors.warning(
+                where,
+                f"the connect timeout ({format_duration(given.get('connect', 20_000))}) is "
+                f"longer than the call timeout ({format_duration(given.get('call', 120_000))}), "
+                "so it can never apply",
+            )
+
     # ---- all ---------------------------------------------------------------
 
     def build(self) -> Model | None:
         manifest = self.manifest
-        if not _NAMESPACE.match(manifest.namespace):
+        namespace_problem = _length_problem(
+            manifest.namespace, MAX_NAMESPACE_LENGTH, "the namespace"
+        )
+        if namespace_problem:
+            self.errors.error(manifest.namespace_location, namespace_problem)
+        elif not _NAMESPACE.match(manifest.namespace):
             self.errors.error(
                 manifest.namespace_location,
-                f"bad namespace '{manifest.namespace}': use letters, digits, '.', '_' and '-'",
+                f"bad namespace '{shown(manifest.namespace)}': use letters, digits, '.', '_' "
+                "and '-'",
             )
-        for proto_name in sorted(self.schema.generated):
-            problem = proto_path_problem(proto_name)
-            if problem:
-                self.errors.error(Location(self.schema.input.display_path(proto_name)), problem)
         self._declare_types()
-        endpoint = self._endpoint()
         self._function_index()
+        endpoint = self._endpoint()
+        self._check_timeouts()
         egresses: dict[str, EgressModel] = {}
         for egress_decl in manifest.egresses:
             egress = self._egress(egress_decl)
@@ -634,37 +849,33 @@ class _Builder:
             seen_ingress.add(ingress.typename)
             ingresses.append(ingress)
         for info in self.schema.our_messages():
-            clash = [part for part in info.qualname.split(".") if keyword.iskeyword(part)]
-            if clash:
-                self.errors.error(
-                    info.location,
-                    f"message {info.full_name}: '{clash[0]}' is a Python keyword, so the "
-                    "generated Python could not name this class; rename the message",
-                )
-                continue
             self._message_type(info)
-        for full_name, (_, location) in self.renames.items():
-            renamed = self.types.get(full_name)
-            if renamed is not None:
-                self._check_unique_typename(renamed, location)
-        if self.errors.diagnostics:
+        self._check_typenames()
+        if self.errors.has_errors:
             return None
         all_types = sorted(
             [*self.types.values(), *self.json_types.values()], key=lambda t: t.constant
         )
-        constants: dict[str, str] = {}
+        constants: dict[str, TypeModel] = {}
         for type_ in all_types:
-            if type_.constant in constants:
+            other = constants.get(type_.constant)
+            if other is not None:
                 self.errors.error(
-                    Location(manifest.path, 1, 1),
-                    f"types {constants[type_.constant]} and {type_.key} would both be named "
-                    f"{type_.constant}; rename one",
+                    self._type_location(type_),
+                    f"{_type_what(type_)} and {_type_what(other)} would both be named "
+                    f"{type_.constant} in the generated types module; rename one",
                 )
-            constants[type_.constant] = type_.key
-        if self.errors.diagnostics:
+            constants[type_.constant] = type_
+        if self.errors.has_errors:
             return None
+        repairs = dict(self.target.repairs)
         protos = tuple(
-            ProtoFileModel(name, self.schema.messages_module(name), self.schema.file_doc(name))
+            ProtoFileModel(
+                name,
+                self.schema.messages_module(name),
+                self.schema.file_doc(name),
+                repairs.get(name, Repairs()),
+            )
             for name in sorted(self.schema.generated)
         )
         sources = tuple(sorted(self.schema.generated)) + (manifest.path.rsplit("/", 1)[-1],)
@@ -679,13 +890,48 @@ class _Builder:
             egresses=tuple(sorted(egresses.values(), key=lambda e: e.typename)),
         )
 
-    def _check_unique_typename(self, renamed: TypeModel, location: Location) -> None:
-        for other in self.types.values():
-            if other is not renamed and other.typename == renamed.typename:
+    def _type_location(self, type_: TypeModel) -> Location:
+        if type_.kind == "json":
+            for decl in self.manifest.types:
+                if decl.name == type_.key:
+                    return decl.typename_location
+        renamed = self.renames.get(type_.key)
+        if renamed is not None:
+            return renamed[1]
+        info = self.schema.messages.get(type_.key)
+        return info.location if info is not None else Location(self.manifest.path, 1, 1)
+
+    def _check_typenames(self) -> None:
+        """Two types may not share a typename: the runtime could not tell their values apart."""
+        owners: dict[str, TypeModel] = {}
+        for type_ in sorted(
+            [*self.types.values(), *self.json_types.values()],
+            key=lambda t: (self._type_location(t), t.key),
+        ):
+            other = owners.get(type_.typename)
+            if other is not None:
                 self.errors.error(
-                    location,
-                    f"typename '{renamed.typename}' is already the typename of {other.key}",
+                    self._type_location(type_),
+                    f"typename '{type_.typename}' of {_type_what(type_)} is already the "
+                    f"typename of {_type_what(other)}",
                 )
+                continue
+            owners[type_.typename] = type_
+
+
+def kafka_address_problem(text: str) -> str | None:
+    """Kafka's bootstrap.servers: comma-separated host:port, each port in 1..65535."""
+    for server in text.split(","):
+        host, sep, port = server.strip().rpartition(":")
+        if not sep or not _BOOTSTRAP_HOST.match(host) or not port.isdigit():
+            return "expected host:port, or several separated by commas"
+        if not 1 <= int(port) <= 65535:
+            return f"the port {port} is not in 1..65535"
+    return None
+
+
+def _type_what(type_: TypeModel) -> str:
+    return f"JSON type {type_.key}" if type_.kind == "json" else f"message {type_.key}"
 
 
 def _unique_refs(refs: tuple[Ref, ...], errors: Collector, what: str) -> list[Ref]:
@@ -704,6 +950,9 @@ def state_name_problem(name: str) -> str | None:
     """The Python SDK's ValueSpec rules, checked before any code is written."""
     if not name.isidentifier():
         return "it must be a Python identifier"
+    if not unicodedata.is_normalized("NFKC", name):
+        # Python normalizes identifiers in code; the SDK looks state up by the raw string
+        return "write it in NFKC-normalized form (Python would read the property as another name)"
     if keyword.iskeyword(name):
         return "it must not be a Python keyword"
     if not name.islower():

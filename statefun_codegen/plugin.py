@@ -14,10 +14,10 @@ from pathlib import Path
 
 from google.protobuf.compiler import plugin_pb2
 
-from .config import ConfigError, parse_plugin_parameter
-from .diagnostics import GenerationError
+from .config import ConfigError, parse_bool, parse_plugin_parameter
+from .diagnostics import GenerationError, InternalError, format_all
 from .generate import Options, check_options, generate
-from .protoc_runner import ProtoInput
+from .protoc_runner import from_descriptors
 
 # Edition enum values (descriptor.proto), not years.
 MINIMUM_EDITION = 998  # EDITION_PROTO2
@@ -40,19 +40,18 @@ def respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerato
             package=parameters.get("package", "generated"),
             module_yaml=parameters.get("module_yaml", "module.yaml"),
             stubs=False,
+            strict=parse_bool(parameters.get("strict", "false"), "strict"),
         )
         problems = check_options(options)
         if problems:
             raise ConfigError("; ".join(problems))
         manifest_path = parameters["manifest"]
         try:
-            manifest_text = Path(manifest_path).read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            manifest_text = Path(manifest_path).read_bytes()
+        except OSError as exc:
             raise ConfigError(f"{manifest_path}: cannot read the manifest: {exc}") from None
-        proto_input = ProtoInput(
-            files=tuple(request.proto_file), to_generate=tuple(request.file_to_generate)
-        )
-        files = generate(proto_input, manifest_text, manifest_path, options)
+        proto_input = from_descriptors(request.proto_file, request.file_to_generate)
+        generated = generate(proto_input, manifest_text, manifest_path, options)
     except ConfigError as exc:
         response.error = f"statefun: error: {exc}"
         return response
@@ -60,7 +59,12 @@ def respond(request: plugin_pb2.CodeGeneratorRequest) -> plugin_pb2.CodeGenerato
         # protoc ends the text with its own newline
         response.error = exc.format().rstrip("\n")
         return response
-    for file in files:
+    except InternalError as exc:
+        response.error = f"statefun: internal error, please report it: {exc}".rstrip("\n")
+        return response
+    # protoc shows a plugin's stderr as it is: warnings keep the CLI's shape
+    sys.stderr.write(format_all(generated.warnings))
+    for file in generated.files:
         response.file.add(name=file.path, content=file.content)
     return response
 

@@ -254,7 +254,7 @@ def _reexport(module: PyModule) -> str:
     return f"from {source} import {module.name} as {module.alias}"
 
 
-def render_body_stub(fn: FunctionModel) -> str:
+def render_body_stub(fn: FunctionModel, package: str) -> str:
     modules = sorted(
         {t.module.alias: t.module for t in fn.inputs if t.module is not None}.values(),
         key=lambda m: m.alias,
@@ -265,10 +265,10 @@ def render_body_stub(fn: FunctionModel) -> str:
         if module.absolute:
             continue
         if module.package:
-            lines.append(f"from .generated.{module.package} import {module.name} as {module.alias}")
+            lines.append(f"from .{package}.{module.package} import {module.name} as {module.alias}")
         else:
             from_generated.append(module.alias)
-    lines.append(f"from .generated import {', '.join(sorted(from_generated, key=_import_order))}")
+    lines.append(f"from .{package} import {', '.join(sorted(from_generated, key=_import_order))}")
     return _render("body_stub.py.j2", fn=fn, import_lines=lines, input_union=_input_union(fn))
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import yaml
 
 from .durations import format_duration
-from .model import EgressModel, FunctionModel, IngressModel, Model
+from .model import FORMATS, EgressModel, FunctionModel, IngressModel, Model
 
-FORMATS = ("3.1", "3.0", "2.0")
+__all__ = ["FORMATS", "render_module_yaml"]
 
 # libyaml's emitter when PyYAML has it; the text is the same, much faster
 _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -7,19 +7,22 @@ the comment or the position of any element is a lookup, never a scan.
 from __future__ import annotations
 
 import keyword
+import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from google.protobuf import descriptor_pb2
 
-from .diagnostics import Location
-from .protoc_runner import ProtoInput
+from .diagnostics import Diagnostic, Location
+from .protoc_runner import ProtoInput, module_parts
 
 _MESSAGE_TYPE = 4
 _NESTED_TYPE = 3
 _FIELD = 2
 _PACKAGE = 2
 _SYNTAX = 12
+_EDITION = 14
 
 
 @dataclass(frozen=True, eq=False)
@@ -67,6 +70,10 @@ class Schema:
         self._field_docs: dict[str, dict[tuple[str, str], str]] = {}
         self._file_docs: dict[str, str] = {}
         self._file_modules: dict[str, PyModule] = {}
+        self._files = {file.name: file for file in proto_input.files}
+        self._all_locations: dict[str, dict[tuple[int, ...], list[int]]] = {}
+        self._declarations: dict[str, Location] = {}
+        self.warnings: list[Diagnostic] = []
         for file in proto_input.files:
             self._index_file(file)
 
@@ -75,15 +82,37 @@ class Schema:
         module = _module_for(file.name, file.name in self.generated)
         self._file_modules[file.name] = module
         display = self.input.display_path(file.name)
+        ours = file.name in self.generated
+
+        def comment(location: descriptor_pb2.SourceCodeInfo.Location | None) -> str:
+            text, valid = _comment(location)
+            if not valid and ours and location is not None:
+                self.warnings.append(
+                    Diagnostic(
+                        _span_location(display, list(location.span)),
+                        "this comment is not valid UTF-8; its docstring shows the bad bytes "
+                        "as U+FFFD",
+                        "warning",
+                        "save the .proto file as UTF-8",
+                    )
+                )
+            return text
+
         docs: dict[str, str] = {}
         field_docs: dict[tuple[str, str], str] = {}
-        self._file_docs[file.name] = _comment(locations.get((_PACKAGE,))) or _comment(
+        self._file_docs[file.name] = comment(locations.get((_PACKAGE,))) or comment(
             locations.get((_SYNTAX,))
         )
-        for path, qualname, message in _walk(file.message_type, (_MESSAGE_TYPE,), ""):
+        declaration = next(
+            (locations[p] for p in ((_PACKAGE,), (_SYNTAX,), (_EDITION,)) if p in locations), None
+        )
+        self._declarations[file.name] = (
+            _span_location(display, list(declaration.span)) if declaration else Location(display)
+        )
+        for path, qualname, message in walk_messages(file.message_type, (_MESSAGE_TYPE,), ""):
             location = locations.get(path)
             span = list(location.span) if location is not None else []
-            doc = _comment(location)
+            doc = comment(location)
             full_name = f"{file.package}.{qualname}" if file.package else qualname
             self.messages[full_name] = MessageInfo(
                 full_name=full_name,
@@ -98,7 +127,7 @@ class Schema:
             if doc:
                 docs[qualname] = doc
             for index, field in enumerate(message.field):
-                field_doc = _comment(locations.get((*path, _FIELD, index)))
+                field_doc = comment(locations.get((*path, _FIELD, index)))
                 if field_doc:
                     field_docs[(qualname, field.name)] = field_doc
         self._stub_docs[file.name] = docs
@@ -116,6 +145,33 @@ class Schema:
 
     def file_doc(self, proto_name: str) -> str:
         return self._file_docs.get(proto_name, "")
+
+    def file(self, proto_name: str) -> descriptor_pb2.FileDescriptorProto:
+        return self._files[proto_name]
+
+    def location(self, proto_name: str, path: tuple[int, ...] = ()) -> Location:
+        """Where the element at SourceCodeInfo ``path`` is declared (its name, when known).
+
+        The whole index is built only for files that have a problem to report.
+        """
+        if not path and proto_name in self._declarations:
+            return self._declarations[proto_name]
+        display = self.input.display_path(proto_name)
+        index = self._all_locations.get(proto_name)
+        if index is None:
+            file = self._files.get(proto_name)
+            index = {}
+            if file is not None:
+                for location in file.source_code_info.location:
+                    index.setdefault(tuple(location.path), list(location.span))
+            self._all_locations[proto_name] = index
+        candidates: list[tuple[int, ...]] = [(*path, 1), path]  # its name (field 1), else it
+        if not path:
+            candidates = [(_PACKAGE,), (_SYNTAX,), (_EDITION,)]
+        for candidate in candidates:
+            if candidate in index:
+                return _span_location(display, index[candidate])
+        return Location(display, 1, 1)
 
     def our_messages(self) -> list[MessageInfo]:
         return sorted(
@@ -146,42 +202,60 @@ def _message_locations(
     return index
 
 
-def _walk(
+def walk_messages(
     messages: Iterable[descriptor_pb2.DescriptorProto], prefix: tuple[int, ...], parent: str
 ) -> Iterator[tuple[tuple[int, ...], str, descriptor_pb2.DescriptorProto]]:
+    """Every message at any depth: (SourceCodeInfo path, qualname inside the package, it)."""
     for index, message in enumerate(messages):
         path = (*prefix, index)
         qualname = f"{parent}.{message.name}" if parent else message.name
         yield path, qualname, message
-        yield from _walk(message.nested_type, (*path, _NESTED_TYPE), qualname)
+        yield from walk_messages(message.nested_type, (*path, _NESTED_TYPE), qualname)
+
+
+def _span_location(path: str, span: list[int]) -> Location:
+    return Location(path, span[0] + 1, span[1] + 1) if len(span) >= 2 else Location(path, 1, 1)
 
 
 def _module_for(proto_name: str, ours: bool) -> PyModule:
-    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
-    parts = stem.replace("-", "_").split("/")  # protoc's own module naming
-    name = parts[-1] + "_pb2"
-    package = ".".join(parts[:-1])
-    alias = "_".join(parts) + "_pb2"
+    parts = module_parts(proto_name)  # protoc's own module naming
+    alias = "_".join(parts)
     if not ours:
         alias = "_" + alias
-    return PyModule(alias=alias, package=package, name=name, absolute=not ours)
+    return PyModule(alias=alias, package=".".join(parts[:-1]), name=parts[-1], absolute=not ours)
 
 
 def proto_path_problem(proto_name: str) -> str | None:
     """Why a .proto path cannot become an importable module path, if it cannot."""
-    stem = proto_name[: -len(".proto")] if proto_name.endswith(".proto") else proto_name
-    parts = stem.replace("-", "_").split("/")
-    for part in [*parts[:-1], parts[-1] + "_pb2"]:
-        if not part.isidentifier() or keyword.iskeyword(part):
+    for part in module_parts(proto_name):
+        if not part:
             return (
-                f"'{part}' in the path of {proto_name} is not a Python identifier, "
-                "so its generated module could not be imported; rename the file or directory"
+                f"the path {proto_name} has an empty part (two dots or slashes in a row, or "
+                "a leading dot), so protoc's module path for it cannot be imported; rename it"
+            )
+        if not (part.isascii() and part.isidentifier()) or keyword.iskeyword(part):
+            why = (
+                "is a Python keyword"
+                if keyword.iskeyword(part)
+                else (
+                    "starts with a digit"
+                    if part[:1].isdigit()
+                    else "is not an ASCII Python identifier"
+                )
+            )
+            return (
+                f"'{part}' in the path of {proto_name} {why}, so its generated module "
+                "could not be imported; rename the file or directory"
             )
     return None
 
 
 def clean_comment(text: str) -> str:
-    """Comment text as protoc keeps it -> docstring body (one space removed, escaped)."""
+    """Comment text as protoc keeps it -> docstring body (one space removed, escaped).
+
+    Control and format characters (bidirectional overrides among them) are written as
+    escapes, so the source shows what the docstring holds.
+    """
     lines = [line[1:] if line.startswith(" ") else line for line in text.split("\n")]
     while lines and not lines[-1].strip():
         lines.pop()
@@ -189,13 +263,29 @@ def clean_comment(text: str) -> str:
         lines.pop(0)
     body = "\n".join(line.rstrip() for line in lines)
     body = body.replace("\\", "\\\\").replace('"""', '\\"\\"\\"')
+    if not _PLAIN_TEXT.match(body):  # most comments: nothing to escape, skip the char walk
+        body = "".join(_visible(char) for char in body)
     if body.endswith('"'):
         body += " "
     return body
 
 
-def _comment(location: descriptor_pb2.SourceCodeInfo.Location | None) -> str:
+_PLAIN_TEXT = re.compile(r"[\t\n\x20-\x7e]*\Z")
+
+
+def _visible(char: str) -> str:
+    if char in "\n\t" or unicodedata.category(char) not in ("Cc", "Cf", "Co", "Cs", "Zl", "Zp"):
+        return char
+    code = ord(char)
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+
+
+def _comment(location: descriptor_pb2.SourceCodeInfo.Location | None) -> tuple[str, bool]:
+    """The comment's docstring text, and whether its bytes were valid UTF-8."""
     if location is None:
-        return ""
-    text = location.leading_comments or location.trailing_comments
-    return clean_comment(text) if text else ""
+        return "", True
+    raw: str | bytes = location.leading_comments or location.trailing_comments
+    valid = True
+    if isinstance(raw, bytes):  # protobuf hands out invalid UTF-8 in a string field as bytes
+        raw, valid = raw.decode("utf-8", "replace"), False
+    return (clean_comment(raw) if raw else ""), valid

@@ -103,7 +103,8 @@ CASES = [
         "yaml-syntax-error",
         None,
         GOOD_MANIFEST + "  other: [unclosed\n",
-        "schema/statefun.yaml:9:1: error: invalid YAML: expected ',' or ']', but got '<stream end>'\n",
+        "schema/statefun.yaml:9:1: error: invalid YAML: expected ',' or ']', but got '<stream end>' "
+        "(while parsing a flow sequence that starts at line 8)\n",
     ),
     (
         "exactly-once-without-timeout",
@@ -126,8 +127,8 @@ CASES = [
         "keyword-message-name",
         GOOD_PROTO + "message None { }\n",
         GOOD_MANIFEST,
-        "schema/shop.proto:5:1: error: message shop.None: 'None' is a Python keyword, so the "
-        "generated Python could not name this class; rename the message\n",
+        "schema/shop.proto:5:9: error: message name 'None' is a Python keyword, so the generated "
+        "Python could not name it; rename it\n",
     ),
     (
         "no-functions",
@@ -213,7 +214,8 @@ def test_all_errors_are_reported_sorted(
         ),
         (
             ["schema", "-o", "out", "--package", "not-an-identifier"],
-            "statefun-codegen: error: package 'not-an-identifier' is not a Python identifier\n",
+            "statefun-codegen: error: package 'not-an-identifier' is not a Python identifier "
+            "(ASCII letters, digits and '_', not starting with a digit, not a keyword)\n",
         ),
         (
             ["missing-dir", "-o", "out"],
@@ -252,8 +254,8 @@ def test_a_proto_path_that_cannot_be_a_module_is_reported(
     capsys.readouterr()
     assert run(["schema", "-o", "out"]) == 1
     assert capsys.readouterr().err == (
-        "schema/import/shop.proto: error: 'import' in the path of import/shop.proto is not a "
-        "Python identifier, so its generated module could not be imported; rename the file or "
+        "schema/import/shop.proto:2:1: error: 'import' in the path of import/shop.proto is a "
+        "Python keyword, so its generated module could not be imported; rename the file or "
         "directory\n"
     )
     assert _snapshot(workspace / "out") == before

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +16,8 @@ import black
 import pytest
 
 from statefun_codegen.cli import run as _run
+
+from .corpus import run_mypy
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -144,32 +144,14 @@ def test_our_modules_are_black_clean() -> None:
 
 
 def test_goldens_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
-    config = tmp_path / "mypy.ini"
-    config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
     # the greeter's scaffolds are checked beside the generated package they import
     assembled = tmp_path / "golden_greeter"
     for name, path in _golden_paths("greeter").items():
         (assembled / name).parent.mkdir(parents=True, exist_ok=True)
         (assembled / name).write_bytes(path.read_bytes())
     targets = ["examples/greeter", "tests/statefun_codegen/golden/rich", str(assembled)]
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(config),
-            "--no-incremental",
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            *targets,
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    code, report = run_mypy(targets, REPO, tmp_path)
+    assert code == 0, report
 
 
 def test_the_checked_in_greeter_is_up_to_date(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
+import os
 import subprocess
 import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+from statefun_codegen.cli import run
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
@@ -114,7 +119,6 @@ def test_an_editions_file_works_in_both_front_ends(tmp_path: Path) -> None:
     )
     result = _protoc(tmp_path / "plugin", "manifest=m.yaml", schema=schema)
     assert result.returncode == 0, result.stderr
-    from statefun_codegen.cli import run
 
     assert (
         run(
@@ -132,3 +136,52 @@ def test_an_editions_file_works_in_both_front_ends(tmp_path: Path) -> None:
     )
     assert _files(tmp_path / "plugin") == _files(tmp_path / "cli")
     assert '"""An editions message."""' in (tmp_path / "cli/generated/e_pb2.pyi").read_text()
+
+
+def test_hostile_schemas_say_the_same_through_protoc(tmp_path: Path) -> None:
+    """A name Python cannot carry: the CLI's exact message, through protoc, nothing written."""
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "k.proto").write_text(
+        'syntax = "proto3";\npackage k;\nmessage M {\n  string SerializeToString = 1;\n}\n'
+    )
+    (schema / "m.yaml").write_text(
+        "namespace: k\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: M\n"
+    )
+    message = (
+        "k.proto:4:10: error: field 'SerializeToString' of message k.M would replace the "
+        "protobuf message's own 'SerializeToString', breaking the generated class; rename it"
+    )
+    result = _protoc(tmp_path / "out", "manifest=m.yaml", schema=schema)
+    assert result.returncode == 1
+    assert result.stderr == f"--statefun_out: {message}\n"
+    assert _files(tmp_path / "out") == {}
+    cli_err = tmp_path / "cli"
+    previous = os.getcwd()
+    os.chdir(schema)
+    try:
+        buffer = io.StringIO()
+        with contextlib.redirect_stderr(buffer):
+            assert run([".", "-o", str(cli_err), "-m", "m.yaml", "-q"]) == 1
+    finally:
+        os.chdir(previous)
+    assert buffer.getvalue() == message + "\n"
+
+
+def test_warnings_pass_through_protoc_and_strict_refuses_them(tmp_path: Path) -> None:
+    schema = tmp_path / "schema"
+    schema.mkdir()
+    (schema / "w.proto").write_text('syntax = "proto3";\npackage w;\nmessage Ping {}\n')
+    (schema / "m.yaml").write_text(
+        "namespace: w\nendpoint: http://localhost:8000/x\nfunctions:\n  f:\n    input: Ping\n"
+        "    state:\n      seen:\n        type: long\n        expire_after_call: 900\n"
+    )
+    warning = "m.yaml:9:28: warning: '900' for expire_after_call has no unit"
+    result = _protoc(tmp_path / "out", "manifest=m.yaml", schema=schema)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith(warning)
+    assert (tmp_path / "out" / "module.yaml").is_file()
+    strict = _protoc(tmp_path / "strict", "manifest=m.yaml", "strict=true", schema=schema)
+    assert strict.returncode == 1
+    assert strict.stderr.startswith("--statefun_out: " + warning.replace("warning", "error"))
+    assert _files(tmp_path / "strict") == {}
