@@ -9,6 +9,7 @@ unresolved text here; ``model.py`` resolves them against the protos.
 from __future__ import annotations
 
 import difflib
+import keyword
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -23,6 +24,7 @@ from .durations import (
     parse_duration,
 )
 from .durations import TIMEDELTA_MAX_MILLIS
+from .module_rules import startup_date_problem
 from .yaml_nodes import YEntry, YMapping, YNode, YScalar, YSequence, load_yaml
 
 # YAML 1.1 reads these plain words as booleans (PyYAML and the Java runtime's SnakeYAML do)
@@ -58,25 +60,41 @@ class StateDecl:
 
 
 @dataclass(frozen=True, eq=False)
+class SendDecl:
+    """A function this one messages (``sends``), and what it sends there."""
+
+    target: Ref
+    types: tuple[Ref, ...] | None  # None: every input type of the target
+    delay: Duration | None = None  # default delay of the send_after helper
+    token: str | None = None  # default cancellation token of the send_after helper
+    token_location: Location | None = None
+    # the mapping form: send_after_x(target_id, message, *, delay=..., token=...)
+    keyword_form: bool = False
+
+
+@dataclass(frozen=True, eq=False)
 class FunctionDecl:
     name: str
     location: Location
     doc: str
     inputs: tuple[Ref, ...]
     states: tuple[StateDecl, ...]
-    sends: tuple[Ref, ...]
+    sends: tuple[SendDecl, ...]
     egresses: tuple[Ref, ...]
 
 
 @dataclass(frozen=True, eq=False)
 class TypeDecl:
-    """``types:`` entry: rename a message's typename, or declare a JSON type."""
+    """``types:`` entry: rename a message's typename, or declare a JSON type (with a shape)."""
 
     name: str
     location: Location
     typename: str | None
     typename_location: Location
     json: bool
+    schema: YNode | None = None  # a JSON Schema (read by json_shapes)
+    typeddict: str | None = None  # 'module:Name' of the user's own TypedDict
+    shape_location: Location | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -87,6 +105,8 @@ class EndpointDecl:
     transport: str
     timeouts: tuple[tuple[str, Duration], ...]
     transport_location: Location | None = None  # where 'transport' was written, if it was
+    # 'functions': '*' or '<namespace>/*' patterns, served by one document each
+    wildcards: tuple[Ref, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -101,18 +121,67 @@ class RouteDecl:
 
 
 @dataclass(frozen=True, eq=False)
+class OffsetDecl:
+    """``topic/partition: offset`` of a Kafka ingress starting at specific offsets."""
+
+    topic: str
+    partition: int
+    offset: int
+    location: Location
+
+
+@dataclass(frozen=True, eq=False)
+class StartupDecl:
+    """Where an ingress starts reading when it has no committed position of its own."""
+
+    kind: str  # earliest | latest | group-offsets | date | specific-offsets
+    location: Location
+    date: str | None = None
+    offsets: tuple[OffsetDecl, ...] = ()
+
+
+@dataclass(frozen=True, eq=False)
+class RegionDecl:
+    kind: str  # default | specific | custom-endpoint
+    location: Location
+    id: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CredentialsDecl:
+    kind: str  # default | basic | profile
+    location: Location
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    profile_name: str | None = None
+    profile_path: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
 class IngressDecl:
     name: str
     location: Location
     kind: str
     address: str | None
     consumer_group: str | None
-    startup_position: str | None
-    aws_region: str | None
+    startup_position: StartupDecl | None
+    aws_region: RegionDecl | None
     routes: tuple[RouteDecl, ...]
     properties: tuple[tuple[str, str], ...]
     address_location: Location | None = None
-    aws_region_location: Location | None = None
+    auto_offset_reset: str | None = None
+    aws_credentials: CredentialsDecl | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class EgressTopicDecl:
+    """A topic (Kafka) or stream (Kinesis) of an egress: its own helper and value type."""
+
+    target: str
+    location: Location
+    type: Ref | None
+    key: Ref | None  # the message field giving the record key / partition key
 
 
 @dataclass(frozen=True, eq=False)
@@ -123,14 +192,16 @@ class EgressDecl:
     address: str | None
     delivery: str | None
     transaction_timeout: Duration | None
-    aws_region: str | None
+    aws_region: RegionDecl | None
     max_outstanding_records: int | None
     default_target: str | None
     type: Ref | None
     properties: tuple[tuple[str, str], ...]
     address_location: Location | None = None
-    aws_region_location: Location | None = None
     default_target_location: Location | None = None
+    key: Ref | None = None  # the single-topic form's key field
+    topics: tuple[EgressTopicDecl, ...] = ()  # the several-topics form
+    aws_credentials: CredentialsDecl | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -146,20 +217,29 @@ class Manifest:
 
 
 TOP_KEYS = ("namespace", "endpoint", "types", "functions", "ingresses", "egresses")
-ENDPOINT_KEYS = ("url", "max_batch_requests", "transport", "timeouts")
+ENDPOINT_KEYS = ("url", "functions", "max_batch_requests", "transport", "timeouts")
 TIMEOUT_KEYS = {"okhttp": ("call", "connect", "read", "write"), "async": ("call", "connect")}
 FUNCTION_KEYS = ("doc", "input", "state", "sends", "egress")
 STATE_KEYS = ("type", "expire_after_call", "expire_after_write")
-TYPE_KEYS = ("typename", "json")
+SEND_KEYS = ("types", "delay", "token")
+TYPE_KEYS = ("typename", "json", "schema", "typeddict")
 KAFKA_INGRESS_KEYS = (
     "kind",
     "address",
     "consumer_group",
     "startup_position",
+    "auto_offset_reset",
     "topics",
     "properties",
 )
-KINESIS_INGRESS_KEYS = ("kind", "aws_region", "startup_position", "streams", "properties")
+KINESIS_INGRESS_KEYS = (
+    "kind",
+    "aws_region",
+    "aws_credentials",
+    "startup_position",
+    "streams",
+    "properties",
+)
 KAFKA_EGRESS_KEYS = (
     "kind",
     "address",
@@ -167,22 +247,36 @@ KAFKA_EGRESS_KEYS = (
     "transaction_timeout",
     "topic",
     "type",
+    "key",
+    "topics",
     "properties",
 )
 KINESIS_EGRESS_KEYS = (
     "kind",
     "aws_region",
+    "aws_credentials",
     "max_outstanding_records",
     "stream",
     "type",
+    "partition_key",
+    "streams",
     "properties",
 )
 ROUTE_KEYS = {"kafka": ("topic", "type", "targets"), "kinesis": ("stream", "type", "targets")}
+EGRESS_TOPIC_KEYS = {"kafka": ("topic", "type", "key"), "kinesis": ("stream", "type", "partition_key")}
 DELIVERY_SEMANTICS = ("at-least-once", "exactly-once", "none")
 STARTUP_POSITIONS = {
     "kafka": ("earliest", "latest", "group-offsets"),
     "kinesis": ("earliest", "latest"),
 }
+STARTUP_KEYS = {"kafka": ("date", "offsets"), "kinesis": ("date",)}
+OFFSET_RESETS = ("earliest", "latest")
+REGION_KEYS = ("id", "endpoint")
+CREDENTIAL_KEYS = {
+    "basic": ("type", "access_key_id", "secret_access_key"),
+    "profile": ("type", "profile_name", "profile_path"),
+}
+BOOTSTRAP_SERVERS = "bootstrap.servers"
 TRANSPORTS = ("async", "okhttp")
 KAFKA_BROKER_MAX_TRANSACTION_MILLIS = 15 * 60 * 1000
 
@@ -255,12 +349,20 @@ class _Reader:
         self.errors.error(node.location, f"{what} must be a non-empty string")
         return None
 
-    def integer(self, node: YNode | None, what: str, maximum: int = JAVA_INT_MAX) -> int | None:
-        """A positive whole number in plain decimal; YAML 1.1's other spellings are refused."""
+    def integer(
+        self,
+        node: YNode | None,
+        what: str,
+        maximum: int = JAVA_INT_MAX,
+        zero: bool = False,
+    ) -> int | None:
+        """A positive (or, with ``zero``, non-negative) whole number in plain decimal; YAML
+        1.1's other spellings are refused."""
         if node is None:
             return None
         text = node.text.strip() if isinstance(node, YScalar) else ""
-        problem = f"{what} must be a positive whole number" + (
+        kind = "non-negative" if zero else "positive"
+        problem = f"{what} must be a {kind} whole number" + (
             f", not '{shown(text)}'" if text else ""
         )
         if re.fullmatch(r"[0-9]+", text, re.ASCII):
@@ -274,7 +376,7 @@ class _Reader:
                     f"{what} '{text}' has a leading zero, which YAML tools read as octal"
                     f"{octal}; write it without the zero"
                 )
-            elif int(text) == 0:
+            elif int(text) == 0 and not zero:
                 problem = f"{what} must be a positive whole number, not 0"
             elif int(text) > maximum:
                 problem = f"{what} {text} is larger than the runtime allows ({maximum})"
@@ -282,7 +384,7 @@ class _Reader:
                 return int(text)
         elif re.fullmatch(r"[-+]?[0-9][0-9_]*", text, re.ASCII):
             problem = (
-                f"{what} must be a positive whole number written with digits only, not '{text}'"
+                f"{what} must be a {kind} whole number written with digits only, not '{text}'"
             )
         self.errors.error(node.location, problem)
         return None
@@ -532,6 +634,17 @@ def _parse_endpoint(reader: _Reader, top: YMapping) -> EndpointDecl | None:
                 if duration is not None:
                     timeouts.append((entry.key, duration))
     max_batch = reader.integer(mapping.get("max_batch_requests"), "max_batch_requests")
+    wildcards: list[Ref] = []
+    for ref in reader.refs(mapping.get("functions"), "an endpoint 'functions' pattern"):
+        if ref.text == "*" or (ref.text.endswith("/*") and ref.text.count("*") == 1):
+            wildcards.append(ref)
+        else:
+            reader.errors.error(
+                ref.location,
+                f"endpoint 'functions' takes '*' (every function of the namespace, also ones "
+                f"added later) or '<namespace>/*', not '{shown(ref.text)}'",
+                "the functions the manifest declares are served anyway",
+            )
     if url is None or url_node is None:
         return None
     return EndpointDecl(
@@ -541,6 +654,7 @@ def _parse_endpoint(reader: _Reader, top: YMapping) -> EndpointDecl | None:
         transport,
         tuple(timeouts),
         transport_node.location if transport_node is not None else None,
+        tuple(wildcards),
     )
 
 
@@ -563,7 +677,62 @@ def _parse_type(reader: _Reader, name: str, location: Location, node: YNode) -> 
     chosen = typename_node if typename_node is not None else json_node
     assert chosen is not None
     typename = reader.string(chosen, f"the typename of type '{name}'")
-    return TypeDecl(name, location, typename, chosen.location, json_node is not None)
+    schema_entry = mapping.entry("schema")
+    typeddict_node = mapping.get("typeddict")
+    shape_node = schema_entry.value if schema_entry is not None else typeddict_node
+    if shape_node is not None and json_node is None:
+        reader.errors.error(
+            shape_node.location,
+            f"type '{name}' renames a message; 'schema' and 'typeddict' give a JSON type its "
+            "shape (write 'json: <typename>')",
+        )
+        return None
+    if schema_entry is not None and typeddict_node is not None:
+        reader.errors.error(
+            typeddict_node.location,
+            f"type '{name}' gives both 'schema' and 'typeddict'; choose one",
+        )
+        return None
+    typeddict = reader.string(typeddict_node, f"the typeddict of type '{name}'")
+    if typeddict is not None and typeddict_node is not None:
+        problem = typeddict_path_problem(typeddict)
+        if problem:
+            reader.errors.error(
+                typeddict_node.location,
+                f"bad typeddict '{shown(typeddict)}' for type '{name}': {problem}",
+            )
+            return None
+    return TypeDecl(
+        name,
+        location,
+        typename,
+        chosen.location,
+        json_node is not None,
+        schema_entry.value if schema_entry is not None else None,
+        typeddict,
+        shape_node.location if shape_node is not None else None,
+    )
+
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*", re.ASCII)
+
+
+def typeddict_path_problem(text: str) -> str | None:
+    """``module:Name`` (a leading '.' is relative to the output package), or why not."""
+    module, sep, attribute = text.partition(":")
+    relative = module.startswith(".")
+    module = module[1:] if relative else module
+    if not sep or not _DOTTED.fullmatch(module) or not _DOTTED.fullmatch(attribute):
+        return (
+            "expected 'package.module:Name' (or '.module:Name' for a module of the output "
+            "package, next to the function bodies)"
+        )
+    if "." in attribute:
+        return "the part after ':' is one name"
+    for part in (*module.split("."), attribute):
+        if keyword.iskeyword(part):
+            return f"'{part}' is a Python keyword"
+    return None
 
 
 def _parse_function(
@@ -598,9 +767,58 @@ def _parse_function(
         doc=doc or "",
         inputs=inputs,
         states=tuple(states),
-        sends=reader.refs(mapping.get("sends"), f"a target of {what}"),
+        sends=_parse_sends(reader, mapping.get("sends"), what),
         egresses=reader.refs(mapping.get("egress"), f"an egress of {what}"),
     )
+
+
+def _parse_sends(reader: _Reader, node: YNode | None, owner: str) -> tuple[SendDecl, ...]:
+    """``sends: [a, b]`` (every input of each), or ``sends: {a: [T, ...], b: {types, delay,
+    token}}``: the types sent and the defaults of the delayed helper."""
+    if not isinstance(node, YMapping):
+        return tuple(SendDecl(ref, None) for ref in reader.refs(node, f"a target of {owner}"))
+    sends: list[SendDecl] = []
+    for entry in node.entries:
+        if not reader.name(entry, "target"):
+            continue
+        target = Ref(entry.key, entry.key_location)
+        what = f"the sends of {owner} to '{shown(entry.key)}'"
+        value = entry.value
+        if isinstance(value, YScalar) and value.is_null:
+            sends.append(SendDecl(target, None, keyword_form=True))
+            continue
+        if not isinstance(value, YMapping):
+            listed = reader.refs(value, f"a type in {what}")
+            if isinstance(value, YSequence) and not value.items:
+                reader.errors.error(value.location, f"{what} lists no type")
+                continue
+            sends.append(SendDecl(target, listed, keyword_form=True))
+            continue
+        reader.keys(value, SEND_KEYS, what)
+        types_node = value.get("types")
+        types = reader.refs(types_node, f"a type in {what}") if types_node is not None else None
+        if types_node is not None and not types:
+            reader.errors.error(types_node.location, f"'types' of {what} lists no type")
+            continue
+        delay = reader.duration(
+            value.get("delay"),
+            f"the delay of {what}",
+            TIMEDELTA_MAX_MILLIS,
+            "Python's timedelta allows",
+        )
+        token_node = value.get("token")
+        token = reader.string(token_node, f"the cancellation token of {what}")
+        sends.append(
+            SendDecl(
+                target,
+                types,
+                delay,
+                token,
+                token_node.location if token_node is not None else None,
+                keyword_form=True,
+            )
+        )
+    return tuple(sends)
 
 
 def _parse_state(
@@ -674,24 +892,172 @@ def _parse_ingress(
             if route is not None:
                 routes.append(route)
     address = reader.string(mapping.get("address"), f"the address of {what}")
-    if kind == "kafka" and mapping.get("address") is None:
-        reader.errors.error(
-            mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)"
-        )
+    properties = reader.properties(mapping.get("properties"), "property")
+    _require_address(reader, kind, mapping, properties, what)
     return IngressDecl(
         name=name,
         location=location,
         kind=kind,
         address=address,
         consumer_group=reader.string(mapping.get("consumer_group"), "consumer_group"),
-        startup_position=reader.choice(
-            mapping.get("startup_position"), "startup_position", STARTUP_POSITIONS[kind]
-        ),
-        aws_region=reader.string(mapping.get("aws_region"), "aws_region"),
+        startup_position=_parse_startup(reader, kind, mapping.get("startup_position"), what),
+        aws_region=_parse_region(reader, mapping.get("aws_region")),
         routes=tuple(routes),
-        properties=reader.properties(mapping.get("properties"), "property"),
+        properties=properties,
         address_location=_where(mapping.get("address")),
-        aws_region_location=_where(mapping.get("aws_region")),
+        auto_offset_reset=reader.choice(
+            mapping.get("auto_offset_reset"), "auto_offset_reset", OFFSET_RESETS
+        ),
+        aws_credentials=_parse_credentials(reader, mapping.get("aws_credentials"), what),
+    )
+
+
+def _require_address(
+    reader: _Reader,
+    kind: str,
+    mapping: YMapping,
+    properties: tuple[tuple[str, str], ...],
+    what: str,
+) -> None:
+    """Kafka needs its bootstrap servers: 'address', or the client property itself."""
+    if kind != "kafka" or mapping.get("address") is not None:
+        return
+    if any(key == BOOTSTRAP_SERVERS for key, _ in properties):
+        return
+    reader.errors.error(mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)")
+
+
+def _parse_startup(
+    reader: _Reader, kind: str, node: YNode | None, owner: str
+) -> StartupDecl | None:
+    """``earliest`` | ``latest`` | ``group-offsets``, or ``{date: ...}`` / ``{offsets: ...}``."""
+    if node is None:
+        return None
+    what = f"the startup_position of {owner}"
+    if not isinstance(node, YMapping):
+        choice = reader.choice(node, "startup_position", STARTUP_POSITIONS[kind])
+        return StartupDecl(choice, node.location) if choice is not None else None
+    allowed = STARTUP_KEYS[kind]
+    reader.keys(node, allowed, what)
+    given = [e for e in node.entries if e.key in allowed]
+    if len(given) != 1:
+        if len(given) > 1 or not node.entries:  # unknown keys alone are reported already
+            reader.errors.error(
+                node.location,
+                f"{what} is one of {', '.join(STARTUP_POSITIONS[kind])}, or a mapping with "
+                f"one key: {' or '.join(allowed)}",
+            )
+        return None
+    entry = given[0]
+    if entry.key == "date":
+        date = reader.string(entry.value, "the startup date")
+        if date is None:
+            return None
+        problem = startup_date_problem(date, real_date=True)
+        if problem:
+            reader.errors.error(
+                entry.value.location,
+                f"bad startup date '{shown(date)}' (yyyy-MM-dd HH:mm:ss.SSS Z): {problem}",
+            )
+            return None
+        return StartupDecl("date", node.location, date=date)
+    offsets_node = reader.mapping(entry.value, "the startup offsets")
+    if offsets_node is None:
+        return None
+    if not offsets_node.entries:
+        reader.errors.error(
+            entry.value.location, "the startup offsets are empty: give 'topic/partition: offset'"
+        )
+        return None
+    offsets: list[OffsetDecl] = []
+    for offset in offsets_node.entries:
+        if not reader.name(offset, "startup offset"):
+            continue
+        topic, _, partition = offset.key.rpartition("/")
+        if not topic or not re.fullmatch(r"[0-9]+", partition, re.ASCII):
+            reader.errors.error(
+                offset.key_location,
+                f"startup offset key '{shown(offset.key)}' is not topic/partition "
+                "(e.g. orders/0)",
+            )
+            continue
+        if int(partition) > JAVA_INT_MAX:
+            reader.errors.error(
+                offset.key_location, f"partition {partition} does not fit Kafka's int"
+            )
+            continue
+        value = reader.integer(
+            offset.value, f"the offset of {offset.key}", JAVA_LONG_MAX, zero=True
+        )
+        if value is not None:
+            offsets.append(OffsetDecl(topic, int(partition), value, offset.key_location))
+    if not offsets:
+        return None
+    return StartupDecl("specific-offsets", node.location, offsets=tuple(offsets))
+
+
+def _parse_region(reader: _Reader, node: YNode | None) -> RegionDecl | None:
+    """``eu-west-1`` (specific), ``default`` (the AWS provider chain), or ``{endpoint, id}``."""
+    if node is None:
+        return None
+    if not isinstance(node, YMapping):
+        text = reader.string(node, "aws_region")
+        if text is None:
+            return None
+        if text == "default":
+            return RegionDecl("default", node.location)
+        return RegionDecl("specific", node.location, id=text)
+    reader.keys(node, REGION_KEYS, "aws_region")
+    endpoint = reader.string(node.get("endpoint"), "the endpoint of aws_region")
+    region_id = reader.string(node.get("id"), "the id of aws_region")
+    for key, value in (("endpoint", endpoint), ("id", region_id)):
+        if node.get(key) is None:
+            reader.errors.error(
+                node.location,
+                f"a custom aws_region needs '{key}' (the service endpoint URL and the "
+                "region it signs for)",
+            )
+    if endpoint is None or region_id is None:
+        return None
+    return RegionDecl("custom-endpoint", node.location, id=region_id, endpoint=endpoint)
+
+
+def _parse_credentials(
+    reader: _Reader, node: YNode | None, owner: str
+) -> CredentialsDecl | None:
+    """``default``, or ``{type: basic, access_key_id, secret_access_key}`` /
+    ``{type: profile, profile_name, profile_path?}``."""
+    if node is None:
+        return None
+    what = f"the aws_credentials of {owner}"
+    if not isinstance(node, YMapping):
+        if reader.choice(node, "aws_credentials", ("default",)) is None:
+            return None
+        return CredentialsDecl("default", node.location)
+    kind = reader.choice(node.get("type"), f"the type of {what}", ("default", *CREDENTIAL_KEYS))
+    if node.get("type") is None:
+        reader.errors.error(node.location, f"{what} needs 'type' (default, basic or profile)")
+    if kind is None:
+        return None
+    reader.keys(node, CREDENTIAL_KEYS.get(kind, ("type",)), f"{what} (type {kind})")
+    values: dict[str, str | None] = {}
+    for key in CREDENTIAL_KEYS.get(kind, ("type",))[1:]:
+        values[key] = reader.string(node.get(key), key)
+        if node.get(key) is None and key != "profile_path":
+            reader.errors.error(node.location, f"{what} (type {kind}) needs '{key}'")
+    if kind == "basic" and values.get("secret_access_key"):
+        reader.errors.warning(
+            _where(node.get("secret_access_key")) or node.location,
+            f"{what} holds a secret access key: it is written to module.yaml in plain text",
+            "prefer type: default (environment, instance role) or profile",
+        )
+    return CredentialsDecl(
+        kind,
+        node.location,
+        access_key_id=values.get("access_key_id"),
+        secret_access_key=values.get("secret_access_key"),
+        profile_name=values.get("profile_name"),
+        profile_path=values.get("profile_path"),
     )
 
 
@@ -732,10 +1098,8 @@ def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -
     if kind is None:
         return None
     reader.keys(mapping, KAFKA_EGRESS_KEYS if kind == "kafka" else KINESIS_EGRESS_KEYS, what)
-    if kind == "kafka" and mapping.get("address") is None:
-        reader.errors.error(
-            mapping.location, f"{what} needs 'address' (the Kafka bootstrap servers)"
-        )
+    properties = reader.properties(mapping.get("properties"), "property")
+    _require_address(reader, kind, mapping, properties, what)
     delivery = reader.choice(mapping.get("delivery"), "delivery", DELIVERY_SEMANTICS)
     timeout = reader.duration(
         mapping.get("transaction_timeout"),
@@ -766,6 +1130,18 @@ def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -
     type_node = mapping.get("type")
     type_text = reader.string(type_node, f"the type of {what}")
     target_key = "topic" if kind == "kafka" else "stream"
+    key_key = "key" if kind == "kafka" else "partition_key"
+    list_key = target_key + "s"
+    topics = _parse_egress_topics(reader, kind, mapping.get(list_key), what)
+    if mapping.get(list_key) is not None:
+        for single in (target_key, "type", key_key):
+            single_node = mapping.get(single)
+            if single_node is not None:
+                reader.errors.error(
+                    single_node.location,
+                    f"{what} lists '{list_key}', each with its own {target_key}, type and "
+                    f"{key_key}; '{single}' belongs in those entries",
+                )
     return EgressDecl(
         name=name,
         location=location,
@@ -773,17 +1149,59 @@ def _parse_egress(reader: _Reader, name: str, location: Location, node: YNode) -
         address=reader.string(mapping.get("address"), f"the address of {what}"),
         delivery=delivery,
         transaction_timeout=timeout,
-        aws_region=reader.string(mapping.get("aws_region"), "aws_region"),
+        aws_region=_parse_region(reader, mapping.get("aws_region")),
         max_outstanding_records=reader.integer(
             mapping.get("max_outstanding_records"), "max_outstanding_records"
         ),
         default_target=reader.string(mapping.get(target_key), target_key),
         type=Ref(type_text, type_node.location) if type_text and type_node else None,
-        properties=reader.properties(mapping.get("properties"), "property"),
+        properties=properties,
         address_location=_where(mapping.get("address")),
-        aws_region_location=_where(mapping.get("aws_region")),
         default_target_location=_where(mapping.get(target_key)),
+        key=_field_ref(reader, mapping.get(key_key), key_key),
+        topics=topics,
+        aws_credentials=_parse_credentials(reader, mapping.get("aws_credentials"), what),
     )
+
+
+def _field_ref(reader: _Reader, node: YNode | None, what: str) -> Ref | None:
+    text = reader.string(node, what)
+    return Ref(text.strip(), node.location) if text is not None and node is not None else None
+
+
+def _parse_egress_topics(
+    reader: _Reader, kind: str, node: YNode | None, owner: str
+) -> tuple[EgressTopicDecl, ...]:
+    if node is None:
+        return ()
+    target_key = "topic" if kind == "kafka" else "stream"
+    key_key = "key" if kind == "kafka" else "partition_key"
+    if not isinstance(node, YSequence) or not node.items:
+        reader.errors.error(node.location, f"'{target_key}s' of {owner} must be a non-empty list")
+        return ()
+    topics: list[EgressTopicDecl] = []
+    for item in node.items:
+        mapping = reader.mapping(item, f"a {target_key} of {owner}")
+        if mapping is None:
+            continue
+        reader.keys(mapping, EGRESS_TOPIC_KEYS[kind], f"a {target_key} of {owner}")
+        target_node = mapping.get(target_key)
+        target = reader.string(target_node, target_key)
+        if target_node is None:
+            reader.errors.error(mapping.location, f"a {target_key} of {owner} needs '{target_key}'")
+        type_node = mapping.get("type")
+        type_text = reader.string(type_node, f"the type of {target_key} '{target}'")
+        if target is None or target_node is None:
+            continue
+        topics.append(
+            EgressTopicDecl(
+                target.strip(),
+                target_node.location,
+                Ref(type_text, type_node.location) if type_text and type_node else None,
+                _field_ref(reader, mapping.get(key_key), key_key),
+            )
+        )
+    return tuple(topics)
 
 
 def _where(node: YNode | None) -> Location | None:

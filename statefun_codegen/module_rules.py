@@ -32,6 +32,7 @@ validation uses too, so the two can never disagree.
 
 from __future__ import annotations
 
+import calendar
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -180,6 +181,38 @@ def okhttp_timeouts_problem(timeouts: Mapping[str, int]) -> str | None:
 
 def _millis_text(millis: int) -> str:
     return format_duration(millis)
+
+
+_STARTUP_DATE = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2}) (\d{2}):(\d{2}):(\d{2})\.(\d{3}) ([+-])(\d{2})(\d{2})", re.ASCII
+)
+
+
+def startup_date_problem(text: str, real_date: bool = False) -> str | None:
+    """Why ``text`` is not a startup date ``yyyy-MM-dd HH:mm:ss.SSS Z``, if it is not.
+
+    The runtime parses it with a ``DateTimeFormatter`` in its default (smart) style: fields
+    in range, a day 29-31 past the month's end moved to its last day. ``real_date`` also
+    refuses such days (the manifest does: nobody means 31 April).
+    """
+    match = _STARTUP_DATE.fullmatch(text)
+    if match is None:
+        return "expected e.g. '2024-01-31 23:59:00.000 +0000'"
+    year, month, day, hour, minute, second = (int(match.group(i)) for i in range(1, 7))
+    offset_hours, offset_minutes = int(match.group(9)), int(match.group(10))
+    if not 1 <= month <= 12:
+        return f"there is no month {month:02d}"
+    if not 1 <= day <= 31:
+        return f"there is no day {day:02d}"
+    if hour > 23 or minute > 59 or second > 59:
+        return f"{hour:02d}:{minute:02d}:{second:02d} is not a time of day"
+    if offset_hours > 18 or offset_minutes > 59 or (offset_hours == 18 and offset_minutes):
+        return f"{match.group(8)}{match.group(9)}{match.group(10)} is not a UTC offset (at most ±1800)"
+    if real_date:
+        last = calendar.monthrange(year, month)[1] if year else 31
+        if day > last:
+            return f"{year:04d}-{month:02d} has {last} days"
+    return None
 
 
 # ---- the data ------------------------------------------------------------------------
@@ -642,13 +675,14 @@ class _Reader:
             settings.append(("startupPosition", kind))
             if kind == "date":
                 date = node.text("date", required=True)
-                if date is not None and not re.fullmatch(
-                    r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3} [+-]\d{4}", date
-                ):
+                if date is not None and startup_date_problem(date):
                     self.error(
                         node.location_of("date"),
-                        f"startup date '{date}' does not match 'yyyy-MM-dd HH:mm:ss.SSS Z'",
+                        f"startup date '{date}' does not match 'yyyy-MM-dd HH:mm:ss.SSS Z': "
+                        f"{startup_date_problem(date)}",
                     )
+                elif date is not None:
+                    settings.append(("startupPosition.date", date))
             if kind == "specific-offsets":
                 for offset in node.array("offsets", required=True) or ():
                     if not isinstance(offset, YMapping) or len(offset.entries) != 1:
@@ -663,6 +697,16 @@ class _Reader:
                         self.error(
                             entry.key_location, f"offset key '{entry.key}' is not topic/partition"
                         )
+                        continue
+                    value = self.scalar_text(entry.value, f"the offset of {entry.key}")
+                    if value is None or not re.fullmatch(r"[0-9]+", value):
+                        self.error(
+                            entry.value.location,
+                            f"the offset of {entry.key} must be a whole number",
+                        )
+                        continue
+                    # the runtime keeps them in a map: the last one given for a partition wins
+                    settings.append((f"startupPosition.offsets.{topic}/{int(partition)}", value))
         node.done()
         return settings
 
@@ -706,17 +750,17 @@ class _Reader:
         timeout: int | None = None
         semantic = spec.obj("deliverySemantic")
         if semantic is not None:
-            kind = semantic.text("type") or "at-least-once"
-            if kind not in ("at-least-once", "exactly-once", "none"):
+            delivery = semantic.text("type") or "at-least-once"
+            if delivery not in ("at-least-once", "exactly-once", "none"):
                 self.error(
                     semantic.location_of("type"),
-                    f"delivery semantic '{kind}' is not at-least-once, exactly-once or none",
+                    f"delivery semantic '{delivery}' is not at-least-once, exactly-once or none",
                 )
-            settings.append(("deliverySemantic", kind))
+            settings.append(("deliverySemantic", delivery))
             legacy = semantic.integer("transactionTimeoutMillis", None, minimum=1)
             modern = semantic.duration("transactionTimeout", nonzero=True)
             timeout = legacy if legacy is not None else modern
-            if kind == "exactly-once" and timeout is None:
+            if delivery == "exactly-once" and timeout is None:
                 self.error(
                     semantic.location,
                     "exactly-once delivery needs transactionTimeout (or transactionTimeoutMillis)",
@@ -763,12 +807,15 @@ class _Reader:
                         f"awsCredentials type '{kind}' is not default, basic or profile",
                     )
                 settings.append(("awsCredentials", kind))
+                keys: tuple[tuple[str, bool], ...] = ()
                 if kind == "basic":
-                    credentials.text("accessKeyId", required=True)
-                    credentials.text("secretAccessKey", required=True)
+                    keys = (("accessKeyId", True), ("secretAccessKey", True))
                 if kind == "profile":
-                    credentials.text("profileName", required=True)
-                    credentials.text("profilePath")
+                    keys = (("profileName", True), ("profilePath", False))
+                for key, required in keys:
+                    text = credentials.text(key, required=required)
+                    if text is not None:
+                        settings.append((f"awsCredentials.{key}", text))
             credentials.done()
 
     def kinesis_ingress(
@@ -1104,6 +1151,109 @@ class _Reader:
         return shown
 
 
+# ---- what a module does ---------------------------------------------------------------
+
+# the settings the runtime assumes when a spec leaves them out
+_INGRESS_DEFAULTS = {
+    "kafka": {"startupPosition": "latest", "autoOffsetResetPosition": "latest"},
+    "kinesis": {
+        "startupPosition": "latest",
+        "awsRegion": "default",
+        "awsCredentials": "default",
+    },
+}
+_EGRESS_DEFAULTS = {
+    "kafka": {"deliverySemantic": "at-least-once"},
+    "kinesis": {"awsRegion": "default", "awsCredentials": "default", "maxOutstandingRecords": "1000"},
+}
+_OKHTTP_2X_DEFAULTS = OKHTTP_DEFAULTS  # 2.2's timeout / connectTimeout / readTimeout / writeTimeout
+
+
+def _io_family(kind: str) -> str:
+    return "kinesis" if "kinesis" in kind else "kafka"
+
+
+def runtime_view(module: ModuleYaml) -> dict[str, object]:
+    """What the runtime makes of ``module``, its defaults applied, as plain comparable data.
+
+    Two module.yaml files with equal views deploy the same functions, endpoints, routes and
+    I/O: the format version, comments, key order, the spelling of a duration, a v1 endpoint
+    against a v2 one with the OkHttp transport, a setting left out against its default, a
+    literal URL against a ``{function.name}`` template giving it, all make no difference.
+    """
+    endpoints: dict[str, object] = {}
+    for endpoint in module.endpoints:
+        transport = endpoint.transport
+        url = endpoint.url_path_template
+        if endpoint.name is not None:  # the runtime fills the template in for this function
+            url = url.replace("{function.name}", endpoint.name)
+        endpoints[endpoint.functions] = {
+            "url": url,
+            "maxNumBatchRequests": endpoint.max_num_batch_requests,
+            "transport": transport.type,
+            "timeouts": transport.effective_timeouts(),
+            "properties": dict(transport.properties),
+        }
+    functions: dict[str, object] = {}
+    for function in module.functions:
+        functions[function.typename] = {
+            "kind": function.kind,
+            "endpoint": function.endpoint,
+            "states": sorted(
+                (s.name, s.expire_after_millis, s.expire_mode) for s in function.states
+            ),
+            "maxNumBatchRequests": function.max_num_batch_requests,
+            "timeouts": {**_OKHTTP_2X_DEFAULTS, **dict(function.timeouts)},
+        }
+    ingresses: dict[str, object] = {}
+    for ingress in module.ingresses:
+        routes: dict[str, object] = {}
+        for route in ingress.routes:  # one route per topic: the last one wins
+            routes[route.source] = (route.value_type, route.targets)
+        ingresses[ingress.id] = {
+            "kind": ingress.kind,
+            "routes": routes,
+            "settings": {**_INGRESS_DEFAULTS[_io_family(ingress.kind)], **dict(ingress.settings)},
+            "properties": dict(ingress.properties),
+        }
+    egresses: dict[str, object] = {}
+    for egress in module.egresses:
+        egresses[egress.id] = {
+            "kind": egress.kind,
+            "settings": {**_EGRESS_DEFAULTS[_io_family(egress.kind)], **dict(egress.settings)},
+            "transactionTimeoutMillis": egress.transaction_timeout_millis,
+            "properties": dict(egress.properties),
+        }
+    return {
+        "endpoints": endpoints,
+        "functions": functions,
+        "ingresses": ingresses,
+        "egresses": egresses,
+        "routers": sorted(
+            (r.ingress, r.target, r.descriptor_set, r.message_type) for r in module.routers
+        ),
+        "others": sorted(o.kind for o in module.others),
+    }
+
+
+def view_differences(first: dict[str, object], second: dict[str, object]) -> list[str]:
+    """Where two runtime views differ, one line each (``section id: what``); [] when equal."""
+    lines: list[str] = []
+    for section in first.keys() | second.keys():
+        a, b = first.get(section), second.get(section)
+        if isinstance(a, dict) and isinstance(b, dict):
+            for key in sorted(a.keys() | b.keys()):
+                if key not in b:
+                    lines.append(f"{section} {key}: only in the first")
+                elif key not in a:
+                    lines.append(f"{section} {key}: only in the second")
+                elif a[key] != b[key]:
+                    lines.append(f"{section} {key}: {a[key]!r} != {b[key]!r}")
+        elif a != b:
+            lines.append(f"{section}: {a!r} != {b!r}")
+    return sorted(lines)
+
+
 def _with_id(spec: YMapping, ident: str, location: Location) -> YMapping:
     """The spec with ``id: ident`` (what the legacy loaders copy from meta.id)."""
     entries = (*(e for e in spec.entries if e.key != "id"), _entry("id", ident, location))
@@ -1244,5 +1394,8 @@ __all__ = [
     "function_target_problem",
     "okhttp_timeouts_problem",
     "read_module_yaml",
+    "runtime_view",
     "split_typename",
+    "startup_date_problem",
+    "view_differences",
 ]
