@@ -15,10 +15,10 @@ from google.protobuf.message import Message as ProtobufMessage
 
 from statefun.compat.disguise import presented_as
 from statefun.legacy_hints import message_attribute_error
-from statefun.messages import Message
+from statefun.messages import Message, StrictMessage
 from statefun.request_reply_pb2 import TypedValue
 
-__all__ = ["DualMessage", "dual_message", "ANY_MEMBERS"]
+__all__ = ["DualMessage", "StrictDualMessage", "dual_message", "strict_dual_message", "ANY_MEMBERS"]
 
 # The google.protobuf.Any members a DualMessage has.
 ANY_MEMBERS = ("Unpack", "Is", "TypeName", "type_url", "value")
@@ -103,6 +103,27 @@ def dual_message(target_typename: str, target_id: str, typed_value: TypedValue) 
     per invocation, as for 3.x functions; tests/compat/test_message.py checks both agree.
     """
     message: DualMessage = _new(DualMessage)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = typed_value
+    return message
+
+
+@presented_as(StrictMessage)
+class StrictDualMessage(StrictMessage, DualMessage):
+    """A ``DualMessage`` whose ``as_type``/``as_int``/… insist on the typename (``strict_message_types``)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[typing.Any, ...]:
+        return (strict_dual_message, (self.target_typename, self.target_id, self.typed_value))
+
+
+def strict_dual_message(
+    target_typename: str, target_id: str, typed_value: TypedValue
+) -> StrictDualMessage:
+    """``dual_message`` for a handler made with ``strict_message_types=True``."""
+    message: StrictDualMessage = _new(StrictDualMessage)
     message.target_typename = target_typename
     message.target_id = target_id
     message._typed_value = typed_value
