@@ -14,7 +14,7 @@ import typing
 from google.protobuf.message import Message as ProtobufMessage
 
 from statefun.compat.disguise import presented_as
-from statefun.legacy_hints import message_attribute_error
+from statefun.legacy_hints import HintingMember
 from statefun.messages import Message, StrictMessage
 from statefun.request_reply_pb2 import TypedValue
 
@@ -78,19 +78,25 @@ class DualMessage(Message):
         message.ParseFromString(self.value)
         return True
 
-    def __getattr__(self, name: str) -> typing.NoReturn:
-        if name in _OTHER_ANY_MEMBERS:
-            raise AttributeError(
-                f"message.{name}: the message of a function whose message parameter is not "
-                "annotated is the 3.x Message with the google.protobuf.Any members 2.x code "
-                f"reads ({', '.join(ANY_MEMBERS)}); to receive a real google.protobuf.Any, "
-                "annotate the parameter: message: google.protobuf.any_pb2.Any"
-            )
-        raise message_attribute_error(self, name)
-
     def __reduce__(self) -> tuple[typing.Any, ...]:
         # The class is named after Message, so pickle could not find it by name.
         return (dual_message, (self.target_typename, self.target_id, self.typed_value))
+
+
+def _other_any_member_error(message: object, name: str) -> AttributeError:
+    return AttributeError(
+        f"message.{name}: the message of a function whose message parameter is not "
+        "annotated is the 3.x Message with the google.protobuf.Any members 2.x code "
+        f"reads ({', '.join(ANY_MEMBERS)}); to receive a real google.protobuf.Any, "
+        "annotate the parameter: message: google.protobuf.any_pb2.Any"
+    )
+
+
+# Class attributes rather than a __getattr__: on CPython 3.11 a class with __getattr__ makes every
+# attribute read of its instances slower (see statefun.legacy_hints).
+for _name in sorted(_OTHER_ANY_MEMBERS):
+    setattr(DualMessage, _name, HintingMember(_name, _other_any_member_error))
+del _name
 
 
 _new = object.__new__
