@@ -127,7 +127,9 @@ class RequestReplyHandler:
             return function, context, invocations, typename, id, self._make_message
         # statefun.compat: a function not declared 3.x-only gets the dual context and message.
         context = dialect.begin(function, namespace, name, id, typename, storage, batch.state)
-        return function, context, invocations, typename, id, dialect.make_message
+        strict = self._make_message is received_strict_message
+        make_message = dialect.make_strict_message if strict else dialect.make_message
+        return function, context, invocations, typename, id, make_message
 
     def handle_sync(self, request_bytes: bytes) -> bytes:
         """Handle one serialized ``ToFunction`` and return the serialized ``FromFunction``."""

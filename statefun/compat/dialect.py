@@ -32,11 +32,11 @@ import typing
 from statefun.compat.context import DualContext
 from statefun.compat.disguise import presented_as
 from statefun.compat.errors import UndeclaredStateError
-from statefun.compat.message import dual_message
+from statefun.compat.message import dual_message, strict_dual_message
 from statefun.compat.state import any_state
 from statefun.context import BatchContext
 from statefun.core import ValueSpec
-from statefun.messages import Message, received_message
+from statefun.messages import Message, received_message, received_strict_message
 from statefun.request_reply_pb2 import TypedValue
 from statefun.responses import batch_response, missing_values_response
 from statefun.statefun_builder import StatefulFunction
@@ -102,11 +102,15 @@ class _DialectContext(DualContext):
 class FunctionDialect:
     """How the handler runs one function that is not 3.x-only (see the module docstring)."""
 
-    __slots__ = ("kind", "make_message", "_lock")
+    __slots__ = ("kind", "make_message", "make_strict_message", "_lock")
 
-    def __init__(self, kind: str, make_message: MessageFactory) -> None:
+    def __init__(
+        self, kind: str, make_message: MessageFactory, make_strict_message: MessageFactory
+    ) -> None:
         self.kind = kind
         self.make_message = make_message
+        # What make_message makes, for a handler made with strict_message_types=True.
+        self.make_strict_message = make_strict_message
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -204,9 +208,9 @@ class FunctionDialect:
 
 def dual_dialect() -> FunctionDialect:
     """For a function whose signature does not say: it gets ``DualMessage`` s."""
-    return FunctionDialect(DUAL, dual_message)
+    return FunctionDialect(DUAL, dual_message, strict_dual_message)
 
 
 def legacy_dialect() -> FunctionDialect:
     """For a 2.x-style function: its adapter unpacks the plain received message."""
-    return FunctionDialect(LEGACY, received_message)
+    return FunctionDialect(LEGACY, received_message, received_strict_message)

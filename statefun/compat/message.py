@@ -14,11 +14,11 @@ import typing
 from google.protobuf.message import Message as ProtobufMessage
 
 from statefun.compat.disguise import presented_as
-from statefun.legacy_hints import message_attribute_error
-from statefun.messages import Message
+from statefun.legacy_hints import HintingMember
+from statefun.messages import Message, StrictMessage
 from statefun.request_reply_pb2 import TypedValue
 
-__all__ = ["DualMessage", "dual_message", "ANY_MEMBERS"]
+__all__ = ["DualMessage", "StrictDualMessage", "dual_message", "strict_dual_message", "ANY_MEMBERS"]
 
 # The google.protobuf.Any members a DualMessage has.
 ANY_MEMBERS = ("Unpack", "Is", "TypeName", "type_url", "value")
@@ -78,19 +78,25 @@ class DualMessage(Message):
         message.ParseFromString(self.value)
         return True
 
-    def __getattr__(self, name: str) -> typing.NoReturn:
-        if name in _OTHER_ANY_MEMBERS:
-            raise AttributeError(
-                f"message.{name}: the message of a function whose message parameter is not "
-                "annotated is the 3.x Message with the google.protobuf.Any members 2.x code "
-                f"reads ({', '.join(ANY_MEMBERS)}); to receive a real google.protobuf.Any, "
-                "annotate the parameter: message: google.protobuf.any_pb2.Any"
-            )
-        raise message_attribute_error(self, name)
-
     def __reduce__(self) -> tuple[typing.Any, ...]:
         # The class is named after Message, so pickle could not find it by name.
         return (dual_message, (self.target_typename, self.target_id, self.typed_value))
+
+
+def _other_any_member_error(message: object, name: str) -> AttributeError:
+    return AttributeError(
+        f"message.{name}: the message of a function whose message parameter is not "
+        "annotated is the 3.x Message with the google.protobuf.Any members 2.x code "
+        f"reads ({', '.join(ANY_MEMBERS)}); to receive a real google.protobuf.Any, "
+        "annotate the parameter: message: google.protobuf.any_pb2.Any"
+    )
+
+
+# Class attributes rather than a __getattr__: on CPython 3.11 a class with __getattr__ makes every
+# attribute read of its instances slower (see statefun.legacy_hints).
+for _name in sorted(_OTHER_ANY_MEMBERS):
+    setattr(DualMessage, _name, HintingMember(_name, _other_any_member_error))
+del _name
 
 
 _new = object.__new__
@@ -103,6 +109,27 @@ def dual_message(target_typename: str, target_id: str, typed_value: TypedValue) 
     per invocation, as for 3.x functions; tests/compat/test_message.py checks both agree.
     """
     message: DualMessage = _new(DualMessage)
+    message.target_typename = target_typename
+    message.target_id = target_id
+    message._typed_value = typed_value
+    return message
+
+
+@presented_as(StrictMessage)
+class StrictDualMessage(StrictMessage, DualMessage):
+    """A ``DualMessage`` whose ``as_type``/``as_int``/… insist on the typename (``strict_message_types``)."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[typing.Any, ...]:
+        return (strict_dual_message, (self.target_typename, self.target_id, self.typed_value))
+
+
+def strict_dual_message(
+    target_typename: str, target_id: str, typed_value: TypedValue
+) -> StrictDualMessage:
+    """``dual_message`` for a handler made with ``strict_message_types=True``."""
+    message: StrictDualMessage = _new(StrictDualMessage)
     message.target_typename = target_typename
     message.target_id = target_id
     message._typed_value = typed_value

@@ -137,3 +137,29 @@ def test_a_dual_message_holds_what_the_handlers_3x_message_holds() -> None:
         assert slots
         for slot in slots:
             assert getattr(dual, slot, missing) == getattr(plain, slot, missing), slot
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_strict_message_types_hold_for_functions_that_get_the_dual_message(strict: bool) -> None:
+    from compat_support import to_function
+
+    from statefun import RequestReplyHandler, StatefulFunctions
+    from statefun.errors import MessageTypeMismatchError
+
+    seen: list[typing.Any] = []
+    functions = StatefulFunctions(strict_message_types=strict)
+
+    @functions.bind("example/fn")
+    def fn(context, message):  # type: ignore[no-untyped-def]  # says neither 3.x nor 2.x
+        user = User()
+        seen.append(message.Unpack(user) and user.name)
+        try:
+            seen.append(message.as_int())
+        except MessageTypeMismatchError as error:
+            seen.append(type(error))
+
+    RequestReplyHandler(functions).handle_sync(to_function("example/fn", "1", [(None, typed(ANN))]))
+
+    # Upstream decodes whatever the typename (the user's bytes parse as an IntWrapper with no
+    # field 1: 0); strict mode refuses, for dual messages as for 3.x ones.
+    assert seen == ["Ann", MessageTypeMismatchError if strict else 0]
