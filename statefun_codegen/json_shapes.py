@@ -363,7 +363,11 @@ class _Parser:
             if literal is None:
                 continue
             json_type = literal.kind
-            if types and json_type not in types and not (json_type == "integer" and "number" in types):
+            if (
+                types
+                and json_type not in types
+                and not (json_type == "integer" and "number" in types)
+            ):
                 self.error(
                     value.location,
                     f"the value {literal.python()} is a JSON {json_type}, not of the "
@@ -609,9 +613,9 @@ class ShapeBuilder:
             if self._claim(python, location, f"the definition '{def_name}' of '{type_name}'"):
                 self._def_names[def_name] = python
         for def_name, def_shape, location in shape.defs:
-            python = self._def_names.get(def_name)
-            if python is not None:
-                self._define(python, def_shape, def_shape.description, location)
+            defined = self._def_names.get(def_name)
+            if defined is not None:
+                self._define(defined, def_shape, def_shape.description, location)
         self._define(name, shape, shape.description or doc, shape.location, root=True)
 
     def _define(
@@ -753,7 +757,10 @@ class ShapeBuilder:
                     f.key for f in definition.fields if _names_in(f.python) - defined - _BUILTINS
                 )
                 definition = _replace(definition, quoted)
-            elif definition.kind == "alias" and _names_in(definition.expression) - defined - _BUILTINS:
+            elif (
+                definition.kind == "alias"
+                and _names_in(definition.expression) - defined - _BUILTINS
+            ):
                 definition = _replace(definition, frozenset({""}))
             defined.add(name)
             result.append(definition)
@@ -764,7 +771,7 @@ class ShapeBuilder:
         shape = self.root_shapes.get(type_name)
         if shape is None:  # a TypedDict of the user's: mypy checks the access
             name = self.roots.get(type_name)
-            if name is not None and self.defs.get(name, ShapeDef("", "")).kind == "import":
+            if name is not None and name in self.defs and self.defs[name].kind == "import":
                 keys = "".join(f"[{_pystr(part)}]" for part in path.split("."))
                 return KeyField(f"value{keys}", False), ""
             return None, "its JSON type has no 'schema' or 'typeddict' to take a field from"
@@ -796,12 +803,14 @@ class ShapeBuilder:
                 return shape
             if shape.ref_is_def:
                 owner = next(
-                    (s for s in self.root_shapes.values() if any(d[0] == shape.ref for d in s.defs)),
+                    (
+                        s
+                        for s in self.root_shapes.values()
+                        if any(d[0] == shape.ref for d in s.defs)
+                    ),
                     None,
                 )
-                found = (
-                    next(d[1] for d in owner.defs if d[0] == shape.ref) if owner else None
-                )
+                found = next(d[1] for d in owner.defs if d[0] == shape.ref) if owner else None
             else:
                 found = self.root_shapes.get(shape.ref)
             if found is None:

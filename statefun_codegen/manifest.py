@@ -263,7 +263,10 @@ KINESIS_EGRESS_KEYS = (
     "properties",
 )
 ROUTE_KEYS = {"kafka": ("topic", "type", "targets"), "kinesis": ("stream", "type", "targets")}
-EGRESS_TOPIC_KEYS = {"kafka": ("topic", "type", "key"), "kinesis": ("stream", "type", "partition_key")}
+EGRESS_TOPIC_KEYS = {
+    "kafka": ("topic", "type", "key"),
+    "kinesis": ("stream", "type", "partition_key"),
+}
 DELIVERY_SEMANTICS = ("at-least-once", "exactly-once", "none")
 STARTUP_POSITIONS = {
     "kafka": ("earliest", "latest", "group-offsets"),
@@ -383,9 +386,7 @@ class _Reader:
             else:
                 return int(text)
         elif re.fullmatch(r"[-+]?[0-9][0-9_]*", text, re.ASCII):
-            problem = (
-                f"{what} must be a {kind} whole number written with digits only, not '{text}'"
-            )
+            problem = f"{what} must be a {kind} whole number written with digits only, not '{text}'"
         self.errors.error(node.location, problem)
         return None
 
@@ -1022,9 +1023,7 @@ def _parse_region(reader: _Reader, node: YNode | None) -> RegionDecl | None:
     return RegionDecl("custom-endpoint", node.location, id=region_id, endpoint=endpoint)
 
 
-def _parse_credentials(
-    reader: _Reader, node: YNode | None, owner: str
-) -> CredentialsDecl | None:
+def _parse_credentials(reader: _Reader, node: YNode | None, owner: str) -> CredentialsDecl | None:
     """``default``, or ``{type: basic, access_key_id, secret_access_key}`` /
     ``{type: profile, profile_name, profile_path?}``."""
     if node is None:

@@ -15,12 +15,15 @@ from dataclasses import dataclass, field
 from .diagnostics import Collector, Location
 from .durations import format_duration
 from .manifest import (
+    CredentialsDecl,
     Duration,
     EgressDecl,
     FunctionDecl,
     IngressDecl,
     Manifest,
     Ref,
+    RegionDecl,
+    StartupDecl,
     did_you_mean,
     shown,
 )
@@ -101,6 +104,39 @@ class SendHelper:
     delayed_method: str
     target_typename: str
     type: TypeModel
+    # the mapping form of 'sends': send_after_x(target_id, message, *, delay=..., token=...)
+    keyword_form: bool = False
+    default_delay_millis: int | None = None
+    default_token: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class RegionModel:
+    """An AWS region: ``default`` (the provider chain), ``specific`` or ``custom-endpoint``."""
+
+    kind: str
+    id: str | None = None
+    endpoint: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class CredentialsModel:
+    """AWS credentials: ``default`` (the provider chain), ``basic`` or ``profile``."""
+
+    kind: str
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    profile_name: str | None = None
+    profile_path: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class StartupModel:
+    """Where an ingress starts without a committed position: a kind, and its date or offsets."""
+
+    kind: str  # earliest | latest | group-offsets | date | specific-offsets
+    date: str | None = None
+    offsets: tuple[tuple[str, int, int], ...] = ()  # (topic, partition, offset)
 
 
 @dataclass(frozen=True, eq=False)
@@ -112,11 +148,12 @@ class EgressModel:
     address: str | None
     delivery: str | None
     transaction_timeout_millis: int | None
-    aws_region: str | None
+    aws_region: RegionModel | None
     max_outstanding_records: int | None
     default_target: str | None  # topic or stream
     type: TypeModel | None
     properties: tuple[tuple[str, str], ...]
+    aws_credentials: CredentialsModel | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -158,10 +195,12 @@ class IngressModel:
     kind: str
     address: str | None
     consumer_group: str | None
-    startup_position: str | None
-    aws_region: str | None
+    startup_position: StartupModel | None
+    aws_region: RegionModel | None
     routes: tuple[RouteModel, ...]
     properties: tuple[tuple[str, str], ...]
+    auto_offset_reset: str | None = None
+    aws_credentials: CredentialsModel | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -172,6 +211,12 @@ class EndpointModel:
     max_batch_requests: int | None
     transport: str
     timeouts: tuple[tuple[str, int], ...]
+    # namespaces served by one 'functions: <namespace>/*' document each (functions added
+    # later included); the declared functions of other namespaces get a document each
+    wildcard_namespaces: tuple[str, ...] = ()
+
+    def covers(self, typename: str) -> bool:
+        return typename.rpartition("/")[0] in self.wildcard_namespaces
 
 
 @dataclass(frozen=True, eq=False)
@@ -490,19 +535,34 @@ class _Builder:
             methods[method] = location
             return True
 
-        for ref in _unique_refs(decl.sends, self.errors, f"the targets of {what}"):
+        targets = _unique_refs(
+            tuple(send.target for send in decl.sends), self.errors, f"the targets of {what}"
+        )
+        for send in decl.sends:
+            if send.target not in targets:
+                continue  # listed twice: reported
+            ref = send.target
             target = self._find_function(ref, f"the targets of {what}")
             if target is None:
                 continue
             target_decl = self.function_decls[target]
             target_inputs = self._types_of(target_decl.inputs, f"the input of function {target}")
+            sent = self._sent_types(send.types, target, target_inputs, what)
             stem = snake(target.rpartition("/")[2]).rstrip("_")
-            for input_type in target_inputs:
-                suffix = "" if len(target_inputs) == 1 else "_" + input_type.helper_word
+            for input_type in sent:
+                suffix = "" if len(sent) == 1 else "_" + input_type.helper_word
                 method = f"send_{stem}{suffix}"
                 if claim(method, ref.location):
                     sends.append(
-                        SendHelper(method, f"send_after_{stem}{suffix}", target, input_type)
+                        SendHelper(
+                            method,
+                            f"send_after_{stem}{suffix}",
+                            target,
+                            input_type,
+                            keyword_form=send.keyword_form,
+                            default_delay_millis=send.delay.millis if send.delay else None,
+                            default_token=send.token,
+                        )
                     )
         used_egresses: list[EgressModel] = []
         for ref in _unique_refs(decl.egresses, self.errors, f"the egresses of {what}"):
@@ -533,6 +593,36 @@ class _Builder:
             sends=tuple(sends),
             egresses=tuple(used_egresses),
         )
+
+    def _sent_types(
+        self,
+        refs: tuple[Ref, ...] | None,
+        target: str,
+        target_inputs: tuple[TypeModel, ...],
+        what: str,
+    ) -> tuple[TypeModel, ...]:
+        """The types a function sends to ``target``: those listed, each one the target accepts."""
+        if refs is None:
+            return target_inputs
+        sent: list[TypeModel] = []
+        for ref in refs:
+            type_ = self.resolve_type(ref, f"the sends of {what} to {target}")
+            if type_ is None:
+                continue
+            if any(t.typename == type_.typename for t in sent):
+                self.errors.error(
+                    ref.location, f"type '{ref.text}' is listed twice in the sends to {target}"
+                )
+            elif target_inputs and all(t.typename != type_.typename for t in target_inputs):
+                accepted = ", ".join(t.key for t in target_inputs)
+                self.errors.error(
+                    ref.location,
+                    f"{what} sends {type_.key} to function {target}, which accepts only "
+                    f"{accepted}",
+                )
+            else:
+                sent.append(type_)
+        return tuple(sent)
 
     def _types_of(self, refs: tuple[Ref, ...], what: str) -> tuple[TypeModel, ...]:
         resolved: list[TypeModel] = []
@@ -598,19 +688,28 @@ class _Builder:
         self,
         kind: str,
         address: tuple[str | None, Location | None],
-        region: tuple[str | None, Location | None],
-    ) -> None:
+        region: RegionDecl | None,
+    ) -> RegionModel | None:
         text, location = address
         if text is not None and location is not None and kind == "kafka":
             problem = kafka_address_problem(text)
             if problem:
                 self.errors.error(location, f"bad Kafka address '{shown(text)}': {problem}")
-        text, location = region
-        if text is not None and location is not None and not _AWS_REGION.match(text):
+        if region is None:
+            return None
+        if region.id is not None and not _AWS_REGION.match(region.id):
             self.errors.error(
-                location,
-                f"bad aws_region '{shown(text)}': expected an AWS region such as eu-west-1",
+                region.location,
+                f"bad aws_region '{shown(region.id)}': expected an AWS region such as eu-west-1",
             )
+        if region.endpoint is not None:
+            problem = endpoint_url_problem(region.endpoint)
+            if problem:
+                self.errors.error(
+                    region.location,
+                    f"bad endpoint '{shown(region.endpoint)}' of aws_region: {problem}",
+                )
+        return RegionModel(region.kind, region.id, region.endpoint)
 
     def _check_source(self, kind: str, source: str, location: Location) -> None:
         """Kafka topic or Kinesis stream names as those services accept them."""
@@ -630,11 +729,7 @@ class _Builder:
 
     def _egress(self, decl: EgressDecl) -> EgressModel | None:
         typename = self._typename_of(decl.name, decl.location, "egress")
-        self._check_io(
-            decl.kind,
-            (decl.address, decl.address_location),
-            (decl.aws_region, decl.aws_region_location),
-        )
+        region = self._check_io(decl.kind, (decl.address, decl.address_location), decl.aws_region)
         if decl.default_target is not None and decl.default_target_location is not None:
             self._check_source(decl.kind, decl.default_target, decl.default_target_location)
         # an unresolved type is reported here; the egress stays so its users do not cascade
@@ -651,22 +746,20 @@ class _Builder:
             transaction_timeout_millis=(
                 decl.transaction_timeout.millis if decl.transaction_timeout else None
             ),
-            aws_region=decl.aws_region,
+            aws_region=region,
             max_outstanding_records=decl.max_outstanding_records,
             default_target=decl.default_target,
             type=type_,
             properties=decl.properties,
+            aws_credentials=_credentials(decl.aws_credentials),
         )
 
     def _ingress(
         self, decl: IngressDecl, functions: dict[str, FunctionModel]
     ) -> IngressModel | None:
         typename = self._typename_of(decl.name, decl.location, "ingress")
-        self._check_io(
-            decl.kind,
-            (decl.address, decl.address_location),
-            (decl.aws_region, decl.aws_region_location),
-        )
+        region = self._check_io(decl.kind, (decl.address, decl.address_location), decl.aws_region)
+        startup = self._startup(decl.startup_position, decl)
         routes: list[RouteModel] = []
         sources: dict[str, Location] = {}
         for route in decl.routes:
@@ -712,11 +805,37 @@ class _Builder:
             kind=decl.kind,
             address=decl.address,
             consumer_group=decl.consumer_group,
-            startup_position=decl.startup_position,
-            aws_region=decl.aws_region,
+            startup_position=startup,
+            aws_region=region,
             routes=tuple(routes),
             properties=decl.properties,
+            auto_offset_reset=decl.auto_offset_reset,
+            aws_credentials=_credentials(decl.aws_credentials),
         )
+
+    def _startup(self, decl: StartupDecl | None, ingress: IngressDecl) -> StartupModel | None:
+        if decl is None:
+            return None
+        sources = {route.source for route in ingress.routes}
+        offsets: dict[tuple[str, int], int] = {}
+        for offset in decl.offsets:
+            self._check_source(ingress.kind, offset.topic, offset.location)
+            if offset.topic not in sources:
+                # the consumer seeks only partitions of topics it subscribes to
+                self.errors.warning(
+                    offset.location,
+                    f"the startup offset of '{shown(offset.topic)}/{offset.partition}' names a "
+                    f"topic ingress '{ingress.name}' does not read, so it is never used",
+                )
+            if (offset.topic, offset.partition) in offsets:
+                self.errors.error(
+                    offset.location,
+                    f"the startup offset of '{shown(offset.topic)}/{offset.partition}' is given "
+                    "twice",
+                )
+            offsets[(offset.topic, offset.partition)] = offset.offset
+        ordered = tuple((t, p, o) for (t, p), o in offsets.items())  # the manifest's order
+        return StartupModel(decl.kind, decl.date, ordered)
 
     def _endpoint(self) -> EndpointModel:
         from urllib.parse import urlsplit
@@ -747,7 +866,38 @@ class _Builder:
             max_batch_requests=decl.max_batch_requests,
             transport=decl.transport,
             timeouts=tuple((key, d.millis) for key, d in decl.timeouts),
+            wildcard_namespaces=self._wildcards(decl.wildcards),
         )
+
+    def _wildcards(self, patterns: tuple[Ref, ...]) -> tuple[str, ...]:
+        """The namespaces of ``functions: ['*', 'other/*']``, each checked once."""
+        namespaces: dict[str, Location] = {}
+        for ref in patterns:
+            namespace = ref.text[: -len("/*")] if ref.text != "*" else self.manifest.namespace
+            if ref.text != "*" and not _NAMESPACE.match(namespace):
+                self.errors.error(
+                    ref.location,
+                    f"bad namespace '{shown(namespace)}' in the endpoint's functions: use "
+                    "letters, digits, '.', '_' and '-'",
+                )
+                continue
+            if namespace in namespaces:
+                self.errors.error(
+                    ref.location,
+                    f"the endpoint serves {namespace}/* twice (first at line "
+                    f"{namespaces[namespace].line})",
+                )
+                continue
+            namespaces[namespace] = ref.location
+        if namespaces and self.target.module_format == "2.0":
+            first = next(iter(namespaces.values()))
+            self.errors.error(
+                first,
+                "the 2.0 module.yaml format names each function on its own (there is no "
+                "'<namespace>/*'), so functions added later would not be served",
+                "generate the 3.1 or 3.0 format, or drop 'functions' to list the declared ones",
+            )
+        return tuple(sorted(namespaces))
 
     def _url_problem(self, url: str) -> str | None:
         """As the runtime sees it: with {function.name} replaced by each function's name."""
@@ -928,6 +1078,18 @@ def kafka_address_problem(text: str) -> str | None:
         if not 1 <= int(port) <= 65535:
             return f"the port {port} is not in 1..65535"
     return None
+
+
+def _credentials(decl: CredentialsDecl | None) -> CredentialsModel | None:
+    if decl is None:
+        return None
+    return CredentialsModel(
+        decl.kind,
+        decl.access_key_id,
+        decl.secret_access_key,
+        decl.profile_name,
+        decl.profile_path,
+    )
 
 
 def _type_what(type_: TypeModel) -> str:

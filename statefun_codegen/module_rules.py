@@ -207,7 +207,9 @@ def startup_date_problem(text: str, real_date: bool = False) -> str | None:
     if hour > 23 or minute > 59 or second > 59:
         return f"{hour:02d}:{minute:02d}:{second:02d} is not a time of day"
     if offset_hours > 18 or offset_minutes > 59 or (offset_hours == 18 and offset_minutes):
-        return f"{match.group(8)}{match.group(9)}{match.group(10)} is not a UTC offset (at most ±1800)"
+        return (
+            f"{match.group(8)}{match.group(9)}{match.group(10)} is not a UTC offset (at most ±1800)"
+        )
     if real_date:
         last = calendar.monthrange(year, month)[1] if year else 31
         if day > last:
@@ -1164,7 +1166,11 @@ _INGRESS_DEFAULTS = {
 }
 _EGRESS_DEFAULTS = {
     "kafka": {"deliverySemantic": "at-least-once"},
-    "kinesis": {"awsRegion": "default", "awsCredentials": "default", "maxOutstandingRecords": "1000"},
+    "kinesis": {
+        "awsRegion": "default",
+        "awsCredentials": "default",
+        "maxOutstandingRecords": "1000",
+    },
 }
 _OKHTTP_2X_DEFAULTS = OKHTTP_DEFAULTS  # 2.2's timeout / connectTimeout / readTimeout / writeTimeout
 

@@ -13,7 +13,15 @@ from typing import Any
 import yaml
 
 from .durations import format_duration
-from .model import FORMATS, EgressModel, FunctionModel, IngressModel, Model
+from .model import (
+    FORMATS,
+    CredentialsModel,
+    EgressModel,
+    IngressModel,
+    Model,
+    RegionModel,
+    StartupModel,
+)
 
 __all__ = ["FORMATS", "render_module_yaml"]
 
@@ -41,9 +49,16 @@ def _properties(pairs: tuple[tuple[str, str], ...]) -> list[dict[str, str]]:
     return [{key: value} for key, value in pairs]
 
 
-def _endpoint_spec(model: Model, fn: FunctionModel) -> dict[str, Any]:
+def _endpoint_targets(model: Model) -> list[str]:
+    """What each endpoint document serves: the wildcards, then each function none covers."""
     endpoint = model.endpoint
-    spec: dict[str, Any] = {"functions": fn.typename, "urlPathTemplate": endpoint.url}
+    wildcards = [f"{namespace}/*" for namespace in endpoint.wildcard_namespaces]
+    return wildcards + [f.typename for f in model.functions if not endpoint.covers(f.typename)]
+
+
+def _endpoint_spec(model: Model, functions: str) -> dict[str, Any]:
+    endpoint = model.endpoint
+    spec: dict[str, Any] = {"functions": functions, "urlPathTemplate": endpoint.url}
     if endpoint.max_batch_requests is not None:
         spec["maxNumBatchRequests"] = endpoint.max_batch_requests
     if endpoint.transport == "okhttp":
@@ -64,8 +79,10 @@ def _kafka_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -> 
         spec["address"] = ingress.address
     if ingress.consumer_group:
         spec["consumerGroupId"] = ingress.consumer_group
+    if ingress.auto_offset_reset:
+        spec["autoOffsetResetPosition"] = ingress.auto_offset_reset
     if ingress.startup_position:
-        spec["startupPosition"] = {"type": ingress.startup_position}
+        spec["startupPosition"] = _startup(ingress.startup_position)
     spec["topics"] = [
         {"topic": r.source, value_key: r.type.typename, "targets": list(r.targets)}
         for r in ingress.routes
@@ -77,10 +94,9 @@ def _kafka_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -> 
 
 def _kinesis_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -> dict[str, Any]:
     spec: dict[str, Any] = {"id": ingress.typename}
-    if ingress.aws_region:
-        spec["awsRegion"] = {"type": "specific", "id": ingress.aws_region}
+    _aws(spec, ingress.aws_region, ingress.aws_credentials)
     if ingress.startup_position:
-        spec["startupPosition"] = {"type": ingress.startup_position}
+        spec["startupPosition"] = _startup(ingress.startup_position)
     spec["streams"] = [
         {"stream": r.source, value_key: r.type.typename, "targets": list(r.targets)}
         for r in ingress.routes
@@ -88,6 +104,36 @@ def _kinesis_ingress_spec(ingress: IngressModel, value_key: str = "valueType") -
     if ingress.properties:
         spec["clientConfigProperties"] = _properties(ingress.properties)
     return spec
+
+
+def _startup(startup: StartupModel) -> dict[str, Any]:
+    spec: dict[str, Any] = {"type": startup.kind}
+    if startup.date is not None:
+        spec["date"] = startup.date
+    if startup.offsets:
+        spec["offsets"] = [{f"{topic}/{part}": offset} for topic, part, offset in startup.offsets]
+    return spec
+
+
+def _aws(
+    spec: dict[str, Any], region: RegionModel | None, credentials: CredentialsModel | None
+) -> None:
+    if region is not None:
+        spec["awsRegion"] = {"type": region.kind}
+        if region.id is not None:
+            spec["awsRegion"]["id"] = region.id
+        if region.endpoint is not None:
+            spec["awsRegion"]["endpoint"] = region.endpoint
+    if credentials is not None:
+        spec["awsCredentials"] = {"type": credentials.kind}
+        for key, value in (
+            ("accessKeyId", credentials.access_key_id),
+            ("secretAccessKey", credentials.secret_access_key),
+            ("profileName", credentials.profile_name),
+            ("profilePath", credentials.profile_path),
+        ):
+            if value is not None:
+                spec["awsCredentials"][key] = value
 
 
 def _egress_spec(egress: EgressModel, legacy_millis: bool = False) -> dict[str, Any]:
@@ -108,8 +154,7 @@ def _egress_spec(egress: EgressModel, legacy_millis: bool = False) -> dict[str, 
         if egress.properties:
             spec["properties"] = _properties(egress.properties)
     else:
-        if egress.aws_region:
-            spec["awsRegion"] = {"type": "specific", "id": egress.aws_region}
+        _aws(spec, egress.aws_region, egress.aws_credentials)
         if egress.max_outstanding_records is not None:
             spec["maxOutstandingRecords"] = egress.max_outstanding_records
         if egress.properties:
@@ -119,9 +164,9 @@ def _egress_spec(egress: EgressModel, legacy_millis: bool = False) -> dict[str, 
 
 def _components(model: Model) -> list[dict[str, Any]]:
     documents: list[dict[str, Any]] = []
-    for fn in model.functions:
+    for functions in _endpoint_targets(model):
         documents.append(
-            {"kind": "io.statefun.endpoints.v2/http", "spec": _endpoint_spec(model, fn)}
+            {"kind": "io.statefun.endpoints.v2/http", "spec": _endpoint_spec(model, functions)}
         )
     for ingress in model.ingresses:
         if ingress.kind == "kafka":
@@ -149,8 +194,8 @@ def _meta_and_spec(kind: str, typename: str, spec: dict[str, Any]) -> dict[str, 
 
 def _legacy_v30(model: Model) -> dict[str, Any]:
     endpoints = []
-    for fn in model.functions:
-        spec = _endpoint_spec(model, fn)
+    for functions in _endpoint_targets(model):
+        spec = _endpoint_spec(model, functions)
         transport = spec.pop("transport", None)
         if transport and "timeouts" in transport:
             spec["timeouts"] = transport["timeouts"]

@@ -38,6 +38,18 @@ def test_the_json_schema_knows_exactly_the_parsers_keys() -> None:
     assert _props(kinesis_out) == set(manifest.KINESIS_EGRESS_KEYS)
     assert _props(SCHEMA["definitions"]["kafkaRoute"]) == set(manifest.ROUTE_KEYS["kafka"])
     assert _props(SCHEMA["definitions"]["kinesisRoute"]) == set(manifest.ROUTE_KEYS["kinesis"])
+    definitions = SCHEMA["definitions"]
+    assert _props(definitions["kafkaEgressTopic"]) == set(manifest.EGRESS_TOPIC_KEYS["kafka"])
+    assert _props(definitions["kinesisEgressStream"]) == set(manifest.EGRESS_TOPIC_KEYS["kinesis"])
+    assert _props(definitions["awsRegion"]["oneOf"][1]) == set(manifest.REGION_KEYS)
+    credential_keys = {key for keys in manifest.CREDENTIAL_KEYS.values() for key in keys}
+    assert _props(definitions["awsCredentials"]["oneOf"][1]) == credential_keys
+    sends = function["properties"]["sends"]["oneOf"][1]["additionalProperties"]["oneOf"][2]
+    assert _props(sends) == set(manifest.SEND_KEYS)
+    startup = kafka_in["properties"]["startup_position"]["oneOf"]
+    assert _props(definitions["startupDate"]) | _props(startup[2]) == set(
+        manifest.STARTUP_KEYS["kafka"]
+    )
 
 
 @pytest.mark.parametrize(
