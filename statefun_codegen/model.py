@@ -12,6 +12,8 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from google.protobuf import descriptor_pb2
+
 from .diagnostics import Collector, Location
 from .durations import format_duration
 from .manifest import (
@@ -28,7 +30,8 @@ from .manifest import (
     shown,
 )
 from .naming import camel, constant, escape, snake
-from .schema import MessageInfo, PyModule, Schema
+from .json_shapes import ShapeBuilder, ShapeDef, parse_schema
+from .schema import MessageInfo, PyModule, Schema, walk_messages
 from .module_rules import endpoint_url_problem, okhttp_timeouts_problem
 from .stubs import Repairs
 
@@ -61,6 +64,19 @@ BUILTIN_TYPES: dict[str, tuple[str, str, str]] = {
     "string": ("StringType", "io.statefun.types/string", "str"),
 }
 PROTOBUF_NAMESPACE = "type.googleapis.com"
+_FIELD = descriptor_pb2.FieldDescriptorProto
+_INTEGER_FIELDS = (
+    _FIELD.TYPE_INT32,
+    _FIELD.TYPE_INT64,
+    _FIELD.TYPE_UINT32,
+    _FIELD.TYPE_UINT64,
+    _FIELD.TYPE_SINT32,
+    _FIELD.TYPE_SINT64,
+    _FIELD.TYPE_FIXED32,
+    _FIELD.TYPE_FIXED64,
+    _FIELD.TYPE_SFIXED32,
+    _FIELD.TYPE_SFIXED64,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -75,6 +91,7 @@ class TypeModel:
     # for protobuf: make_protobuf_type(cls, namespace) when the typename keeps the
     # "<namespace>/<full name>" shape, else simple_type with the exact typename
     namespace: str | None
+    shaped: bool = False  # a JSON type whose python_type is a name types.py defines
 
     @property
     def is_builtin(self) -> bool:
@@ -140,6 +157,19 @@ class StartupModel:
 
 
 @dataclass(frozen=True, eq=False)
+class EgressHelper:
+    """A typed write helper of an egress: one per egress, or one per topic of its 'topics'."""
+
+    method: str
+    target: str | None  # the topic or stream: the default, or (fixed) the helper's own
+    fixed: bool  # the 'topics' form: the helper writes to its topic only
+    type: TypeModel | None  # None: str | bytes
+    # the default key (Kafka) or partition key (Kinesis): a Python expression over 'value'
+    key_expression: str | None = None
+    key_field: str | None = None  # as the manifest names it, for the docstring
+
+
+@dataclass(frozen=True, eq=False)
 class EgressModel:
     name: str
     typename: str
@@ -154,6 +184,7 @@ class EgressModel:
     type: TypeModel | None
     properties: tuple[tuple[str, str], ...]
     aws_credentials: CredentialsModel | None = None
+    helpers: tuple[EgressHelper, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -175,7 +206,7 @@ class FunctionModel:
             *self.inputs,
             *(s.type for s in self.states),
             *(h.type for h in self.sends),
-            *(e.type for e in self.egresses if e.type is not None),
+            *(h.type for e in self.egresses for h in e.helpers if h.type is not None),
         ):
             seen.setdefault(type_.constant, type_)
         return tuple(sorted(seen.values(), key=lambda t: t.constant))
@@ -237,6 +268,9 @@ class Model:
     functions: tuple[FunctionModel, ...]
     ingresses: tuple[IngressModel, ...]
     egresses: tuple[EgressModel, ...]
+    shapes: tuple[ShapeDef, ...] = ()  # what types.py defines for the shaped JSON types
+    shapes_use_any: bool = False
+    shapes_use_literal: bool = False
 
     @property
     def modules(self) -> tuple[PyModule, ...]:
@@ -287,6 +321,7 @@ class _Builder:
         self.json_types: dict[str, TypeModel] = {}
         self.function_decls: dict[str, FunctionDecl] = {}
         self.function_typenames: dict[str, str] = {}
+        self.shapes: ShapeBuilder | None = None
 
     # ---- names -------------------------------------------------------------
 
@@ -435,15 +470,23 @@ class _Builder:
                         f"JSON type '{decl.name}' has the name of a message or built-in type",
                     )
                     continue
+                shape_name = None
+                if decl.schema is not None or decl.typeddict is not None:
+                    shape_name = self._shape_builder().declare(
+                        decl.name, decl.shape_location or decl.location
+                    )
+                    if shape_name is None:
+                        continue
                 self.json_types[decl.name] = TypeModel(
                     key=decl.name,
                     kind="json",
                     typename=decl.typename,
-                    python_type="Any",
+                    python_type=shape_name or "Any",
                     constant=constant(decl.name) + "_TYPE",
                     module=None,
                     doc=f"JSON values named {decl.typename}.",
                     namespace=None,
+                    shaped=shape_name is not None,
                 )
                 continue
             found = self._lookup_message(decl.name)
@@ -460,6 +503,31 @@ class _Builder:
                     f"unknown message '{decl.name}' under 'types' (to declare a JSON type, "
                     "write 'json: <typename>')" + did_you_mean(decl.name, list(self.short_names)),
                 )
+
+    def _shape_builder(self) -> ShapeBuilder:
+        if self.shapes is None:
+            # the names types.py binds: its constants and the modules it imports
+            reserved = {constant(d.name) + "_TYPE" for d in self.manifest.types}
+            reserved |= {info.module.alias for info in self.schema.messages.values()}
+            self.shapes = ShapeBuilder(self.errors, frozenset(reserved))
+        return self.shapes
+
+    def _read_shapes(self) -> None:
+        """Each shaped JSON type's schema (after all are declared, so $refs between them work)."""
+        if self.shapes is None:
+            return
+        for decl in self.manifest.types:
+            if decl.name not in self.json_types or not self.json_types[decl.name].shaped:
+                continue
+            doc = f"JSON values named {decl.typename}."
+            if decl.typeddict is not None:
+                self.shapes.add_import(
+                    decl.name, decl.typeddict, decl.shape_location or decl.location, doc
+                )
+            elif decl.schema is not None:
+                shape = parse_schema(decl.schema, self.errors, f"the schema of type '{decl.name}'")
+                if shape is not None:
+                    self.shapes.add_schema(decl.name, shape, doc)
 
     # ---- functions ---------------------------------------------------------
 
@@ -576,7 +644,7 @@ class _Builder:
                     + did_you_mean(ref.text, list(egresses)),
                 )
                 continue
-            if claim(egress.method, ref.location):
+            if all([claim(helper.method, ref.location) for helper in egress.helpers]):
                 used_egresses.append(egress)
         for helper in sends:
             claim(helper.delayed_method, decl.location)
@@ -736,11 +804,39 @@ class _Builder:
         type_ = self.resolve_type(decl.type, f"egress '{decl.name}'") if decl.type else None
         if typename is None:
             return None
+        method = "send_" + snake(typename.rpartition("/")[2]).rstrip("_")
+        helpers: list[EgressHelper] = []
+        if not decl.topics:
+            key = self._key(decl.key, type_, decl.type, f"egress '{decl.name}'")
+            helpers.append(
+                EgressHelper(method, decl.default_target, False, type_, key, _text(decl.key))
+            )
+        seen: dict[str, Location] = {}
+        for topic in decl.topics:
+            self._check_source(decl.kind, topic.target, topic.location)
+            word = "topic" if decl.kind == "kafka" else "stream"
+            if topic.target in seen:
+                self.errors.error(
+                    topic.location,
+                    f"{word} '{shown(topic.target)}' of egress '{decl.name}' is listed twice "
+                    f"(first at line {seen[topic.target].line})",
+                )
+                continue
+            seen[topic.target] = topic.location
+            what = f"{word} '{topic.target}' of egress '{decl.name}'"
+            topic_type = self.resolve_type(topic.type, what) if topic.type else None
+            key = self._key(topic.key, topic_type, topic.type, what)
+            stem = snake(topic.target.replace(".", "_")).rstrip("_")
+            helpers.append(
+                EgressHelper(
+                    f"{method}_{stem}", topic.target, True, topic_type, key, _text(topic.key)
+                )
+            )
         return EgressModel(
             name=decl.name,
             typename=typename,
             kind=decl.kind,
-            method="send_" + snake(typename.rpartition("/")[2]).rstrip("_"),
+            method=method,
             address=decl.address,
             delivery=decl.delivery,
             transaction_timeout_millis=(
@@ -752,7 +848,90 @@ class _Builder:
             type=type_,
             properties=decl.properties,
             aws_credentials=_credentials(decl.aws_credentials),
+            helpers=tuple(helpers),
         )
+
+    def _key(
+        self, field: Ref | None, type_: TypeModel | None, type_ref: Ref | None, what: str
+    ) -> str | None:
+        """The Python expression reading the key field ``field`` of a ``type_`` value."""
+        if field is None:
+            return None
+        if type_ref is None:
+            self.errors.error(
+                field.location,
+                f"the key of {what} comes from a field of the value, but {what} has no 'type' "
+                "(its values are str or bytes)",
+            )
+            return None
+        if type_ is None:
+            return None  # the type was reported
+        parts = field.text.split(".")
+        if not all(part.isidentifier() for part in parts):
+            self.errors.error(field.location, f"bad key field '{shown(field.text)}' of {what}")
+            return None
+        if type_.kind == "builtin":
+            self.errors.error(
+                field.location,
+                f"the key of {what} names a field, but {type_.key} values have no fields",
+            )
+            return None
+        if type_.kind == "json":
+            if self.shapes is None or self.shapes.python_name(type_.key) is None:
+                self.errors.error(
+                    field.location,
+                    f"the key field '{field.text}' of {what}: JSON type {type_.key} has no "
+                    "'schema' or 'typeddict' to take a field from",
+                )
+                return None
+            found, problem = self.shapes.key_field(type_.key, field.text)
+            if found is None:
+                self.errors.error(
+                    field.location, f"bad key field '{field.text}' of {what}: {problem}"
+                )
+                return None
+            return found.expression
+        expression, problem = self._proto_key(type_.key, parts)
+        if expression is None:
+            self.errors.error(field.location, f"bad key field '{field.text}' of {what}: {problem}")
+        return expression
+
+    def _proto_key(self, full_name: str, parts: list[str]) -> tuple[str | None, str]:
+        """``value.a.b`` through singular message fields to a string or integer field."""
+        expression = "value"
+        message = self._descriptor(full_name)
+        for depth, part in enumerate(parts):
+            found = next((f for f in message.field if f.name == part), None) if message else None
+            if found is None:
+                known = [f.name for f in message.field] if message else []
+                return None, f"{full_name} has no field '{part}'" + did_you_mean(part, known)
+            if found.label == found.LABEL_REPEATED:
+                return None, f"'{part}' is a repeated field; a key is one value"
+            # protobuf keeps a keyword-named field under its own name: only getattr reaches it
+            keyworded = keyword.iskeyword(part)
+            expression = f'getattr({expression}, "{part}")' if keyworded else f"{expression}.{part}"
+            if found.type == found.TYPE_MESSAGE and depth < len(parts) - 1:
+                full_name = found.type_name.lstrip(".")
+                message = self._descriptor(full_name)
+                continue
+            if depth < len(parts) - 1:
+                return None, f"'{part}' is not a message, so it has no field '{parts[depth + 1]}'"
+            if found.type == found.TYPE_STRING:
+                return (f"str({expression})" if keyworded else expression), ""
+            if found.type in _INTEGER_FIELDS:
+                return f"str({expression})", ""
+            return None, f"'{part}' is not a string or integer field"
+        return None, "no field named"
+
+    def _descriptor(self, full_name: str) -> descriptor_pb2.DescriptorProto | None:
+        info = self.schema.messages.get(full_name)
+        if info is None:
+            return None
+        file = self.schema.file(info.proto_file)
+        for _, qualname, message in walk_messages(file.message_type, (4,), ""):
+            if qualname == info.qualname:
+                return message
+        return None
 
     def _ingress(
         self, decl: IngressDecl, functions: dict[str, FunctionModel]
@@ -968,6 +1147,7 @@ class _Builder:
                 "and '-'",
             )
         self._declare_types()
+        self._read_shapes()
         self._function_index()
         endpoint = self._endpoint()
         self._check_timeouts()
@@ -1038,6 +1218,9 @@ class _Builder:
             functions=tuple(sorted(functions.values(), key=lambda f: f.typename)),
             ingresses=tuple(sorted(ingresses, key=lambda i: i.typename)),
             egresses=tuple(sorted(egresses.values(), key=lambda e: e.typename)),
+            shapes=self.shapes.ordered() if self.shapes else (),
+            shapes_use_any=self.shapes.uses_any if self.shapes else False,
+            shapes_use_literal=self.shapes.uses_literal if self.shapes else False,
         )
 
     def _type_location(self, type_: TypeModel) -> Location:
@@ -1078,6 +1261,10 @@ def kafka_address_problem(text: str) -> str | None:
         if not 1 <= int(port) <= 65535:
             return f"the port {port} is not in 1..65535"
     return None
+
+
+def _text(ref: Ref | None) -> str | None:
+    return ref.text if ref is not None else None
 
 
 def _credentials(decl: CredentialsDecl | None) -> CredentialsModel | None:

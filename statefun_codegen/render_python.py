@@ -8,6 +8,7 @@ black's 88 columns is passed through black in-process, and only then.
 from __future__ import annotations
 
 import json
+import keyword
 import os
 from collections.abc import Iterable
 from functools import lru_cache
@@ -17,7 +18,16 @@ import jinja2
 import jinja2.bccache
 
 from .durations import format_duration
-from .model import PROTOBUF_NAMESPACE, EgressModel, FunctionModel, Model, StateModel, TypeModel
+from .model import (
+    PROTOBUF_NAMESPACE,
+    EgressHelper,
+    EgressModel,
+    FunctionModel,
+    Model,
+    StateModel,
+    TypeModel,
+)
+from .json_shapes import ShapeDef, TypedDictField
 from .schema import PyModule, clean_comment
 
 MARKER = "@generated"
@@ -90,10 +100,21 @@ def type_factory(type_: TypeModel) -> str:
     )
 
 
-def egress_value(egress: EgressModel) -> str:
-    if egress.type is not None:
-        return egress.type.python_type
+def egress_value(helper: EgressHelper) -> str:
+    if helper.type is not None:
+        return helper.type.python_type
     return "str | bytes"
+
+
+def egress_summary(egress: EgressModel, helper: EgressHelper) -> str:
+    service = "Kafka" if egress.kind == "kafka" else "Kinesis"
+    if helper.fixed:
+        word = "topic" if egress.kind == "kafka" else "stream"
+        return (
+            f"Write ``value`` to the {word} ``{helper.target}`` of the {service} egress "
+            f"``{egress.typename}``."
+        )
+    return f"Write ``value`` to the {service} egress ``{egress.typename}``."
 
 
 class _BestEffortCache(jinja2.FileSystemBytecodeCache):
@@ -145,6 +166,7 @@ def _environment() -> jinja2.Environment:
     env.globals["type_factory"] = type_factory
     env.globals["expiry"] = expiry
     env.globals["egress_value"] = egress_value
+    env.globals["egress_summary"] = egress_summary
     return env
 
 
@@ -155,6 +177,72 @@ def _render(template: str, **context: object) -> str:
 def _import_lines(modules: Iterable[PyModule], level: int) -> list[str]:
     unique = {m.alias: m for m in modules}
     return [unique[alias].import_line(level) for alias in sorted(unique)]
+
+
+def shape_imports(model: Model) -> list[str]:
+    """``from`` lines for the user's own TypedDicts ('.module' is beside the bodies)."""
+    lines = []
+    for shape in model.shapes:
+        if shape.kind != "import":
+            continue
+        module = "." + shape.module if shape.module.startswith(".") else shape.module
+        # 'X as X' re-exports it (the function modules import it from types.py); another
+        # name is bound privately and aliased (shape_definition)
+        private = shape.name if shape.attribute == shape.name else f"_{shape.name}"
+        lines.append(f"from {module} import {shape.attribute} as {private}")
+    return sorted(lines)
+
+
+def shape_definition(shape: ShapeDef) -> str:
+    """A TypedDict (class syntax; the functional one for keys that are not identifiers) or
+    an alias, with its docstring."""
+    doc = docstring(clean_comment(shape.doc))
+    if shape.kind == "import":
+        return f"{shape.name}: TypeAlias = _{shape.name}\n{doc}"
+    if shape.kind == "alias":
+        return f"{shape.name}: TypeAlias = {shape.alias_type}\n{doc}"
+    parts: list[str] = []
+    base = "TypedDict"
+    fields = shape.fields
+    total = ""
+    if shape.mixed:
+        base = f"_{shape.name}Required"
+        parts.append(_typed_dict(shape, base, shape.required_fields, "TypedDict", "", None))
+        fields = shape.optional_fields
+        total = ", total=False"
+    elif not shape.required_fields:
+        total = ", total=False"
+    parts.append(_typed_dict(shape, shape.name, fields, base, total, doc))
+    return "\n\n\n".join(part.rstrip("\n") for part in parts)
+
+
+def _typed_dict(
+    shape: ShapeDef,
+    name: str,
+    fields: tuple[TypedDictField, ...],
+    base: str,
+    total: str,
+    doc: str | None,
+) -> str:
+    if all(f.key.isidentifier() and not keyword.iskeyword(f.key) for f in fields):
+        body = [_indent(doc)] if doc else []
+        if doc and fields:
+            body.append("")
+        body += [f"    {f.key}: {f.python}" for f in fields]
+        return f"class {name}({base}{total}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    # the functional form evaluates its field types now: forward references are quoted
+    entries = "".join(f"        {pystr(f.key)}: {shape.field_type(f)},\n" for f in fields)
+    keywords = "    total=False,\n" if total else ""
+    text = f'{name} = TypedDict(\n    "{name}",\n    {{\n{entries}    }},\n{keywords})\n'
+    return text + (f"{doc}\n" if doc else "")
+
+
+def _is_alias(shape: ShapeDef) -> bool:
+    return shape.kind == "alias" or (shape.kind == "import" and shape.attribute != shape.name)
+
+
+def _indent(text: str) -> str:
+    return "\n".join(f"    {line}" if line else "" for line in text.split("\n"))
 
 
 def render_types(model: Model, header: str) -> str:
@@ -168,12 +256,24 @@ def render_types(model: Model, header: str) -> str:
         else:
             names.add("simple_type")
             renamed = True
+    typing_names = set()
+    if model.shapes_use_any or any(t.kind == "json" and not t.shaped for t in model.types):
+        typing_names.add("Any")
+    if model.shapes_use_literal:
+        typing_names.add("Literal")
+    typing_names |= {"TypeAlias" for s in model.shapes if _is_alias(s)}
+    typing_names |= {"TypedDict" for s in model.shapes if s.kind == "typeddict"}
     text = _render(
         "types.py.j2",
         header=header,
         model=model,
         sdk_names=sorted(names, key=_import_order),
         renamed=renamed,
+        typing_names=sorted(typing_names),
+        shape_imports=shape_imports(model),
+        shape_definitions=[
+            shape_definition(s) for s in model.shapes if s.kind != "import" or _is_alias(s)
+        ],
     )
     if renamed:
         text = text.replace(
@@ -210,7 +310,11 @@ def render_function(model: Model, fn: FunctionModel, header: str) -> str:
         fn=fn,
         sdk_names=sorted(sdk_names, key=_import_order),
         import_lines=_import_lines(modules, 1),
-        type_constants=sorted(t.constant for t in fn.types if not t.is_builtin),
+        type_constants=sorted(
+            [t.constant for t in fn.types if not t.is_builtin]
+            + [t.python_type for t in fn.types if t.shaped],
+            key=_import_order,
+        ),
         uses_timedelta=bool(fn.sends) or any(s.expire_mode for s in fn.states),
         input_union=_input_union(fn),
     )
@@ -269,6 +373,9 @@ def render_body_stub(fn: FunctionModel, package: str) -> str:
         else:
             from_generated.append(module.alias)
     lines.append(f"from .{package} import {', '.join(sorted(from_generated, key=_import_order))}")
+    shaped = sorted({t.python_type for t in fn.inputs if t.shaped}, key=_import_order)
+    if shaped:
+        lines.append(f"from .{package}.types import {', '.join(shaped)}")
     return _render("body_stub.py.j2", fn=fn, import_lines=lines, input_union=_input_union(fn))
 
 

@@ -28,7 +28,7 @@ def run_cli(*args: str) -> int:
     return _run(list(args))
 
 
-CASES = ("greeter", "rich")
+CASES = ("greeter", "rich", "features")
 UPDATE = os.environ.get("STATEFUN_CODEGEN_UPDATE_GOLDENS") == "1"
 
 
@@ -149,7 +149,16 @@ def test_goldens_and_the_example_pass_mypy_strict(tmp_path: Path) -> None:
     for name, path in _golden_paths("greeter").items():
         (assembled / name).parent.mkdir(parents=True, exist_ok=True)
         (assembled / name).write_bytes(path.read_bytes())
-    targets = ["examples/greeter", "tests/statefun_codegen/golden/rich", str(assembled)]
+    # the features case imports the user's own TypedDict from beside its bodies
+    features = tmp_path / "golden_features"
+    shutil.copytree(GOLDEN / "features", features)
+    shutil.copy(HERE / "schemas" / "features" / "shapes.py", features / "shapes.py")
+    targets = [
+        "examples/greeter",
+        "tests/statefun_codegen/golden/rich",
+        str(assembled),
+        str(features),
+    ]
     code, report = run_mypy(targets, REPO, tmp_path)
     assert code == 0, report
 
@@ -171,3 +180,40 @@ def test_rendering_needs_no_black_pass(
 
     monkeypatch.setattr(generate_module, "blacken", refuse)
     generate(case, out="no-black")
+
+
+def test_features_module_yaml_loads_the_same_in_31_and_30(
+    generate: Callable[..., Path],
+) -> None:
+    """Wildcard endpoint, startup offsets/date, offset reset, AWS region and credentials: the
+    runtime reads both formats, and reads them as the same module."""
+    from statefun_codegen.module_rules import read_module_yaml, runtime_view, view_differences
+
+    views = []
+    for module_format in ("3.1", "3.0"):
+        out = generate("features", "--module-format", module_format, out=module_format)
+        module = read_module_yaml((out / "module.yaml").read_text(), "module.yaml")
+        assert module.loads, [d.format() for d in module.errors]
+        views.append(runtime_view(module))
+    # 3.0 always calls over OkHttp, 3.1's default transport is async: that is the one difference
+    first, second = ({k: v for k, v in view.items() if k != "endpoints"} for view in views)
+    assert view_differences(first, second) == []
+    assert [list(view["endpoints"]) for view in views] == [["shop/*"], ["shop/*"]]  # type: ignore
+    ingresses = views[0]["ingresses"]
+    assert isinstance(ingresses, dict)
+    clicks = ingresses["shop/clicks"]["settings"]
+    assert clicks["startupPosition"] == "specific-offsets"
+    assert clicks["startupPosition.offsets.clicks/0"] == "42"
+    assert clicks["autoOffsetResetPosition"] == "earliest"
+
+
+def test_features_in_20_say_where_the_format_falls_short(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(HERE / "schemas" / "features")
+    code = run_cli(".", "-o", str(tmp_path / "out"), "--module-format", "2.0")
+    assert code == 1
+    assert not (tmp_path / "out").exists()
+    assert "statefun.yaml:6:14: error: the 2.0 module.yaml format names each function" in (
+        capsys.readouterr().err
+    )
