@@ -525,7 +525,7 @@ class _Builder:
                     decl.name, decl.typeddict, decl.shape_location or decl.location, doc
                 )
             elif decl.schema is not None:
-                shape = parse_schema(decl.schema, self.errors, f"the schema of type '{decl.name}'")
+                shape = parse_schema(decl.schema, self.errors, f"type '{decl.name}'")
                 if shape is not None:
                     self.shapes.add_schema(decl.name, shape, doc)
 
