@@ -867,9 +867,6 @@ class _Builder:
         if type_ is None:
             return None  # the type was reported
         parts = field.text.split(".")
-        if not all(part.isidentifier() for part in parts):
-            self.errors.error(field.location, f"bad key field '{shown(field.text)}' of {what}")
-            return None
         if type_.kind == "builtin":
             self.errors.error(
                 field.location,
@@ -891,6 +888,9 @@ class _Builder:
                 )
                 return None
             return found.expression
+        if not all(part.isidentifier() for part in parts):
+            self.errors.error(field.location, f"bad key field '{shown(field.text)}' of {what}")
+            return None
         expression, problem = self._proto_key(type_.key, parts)
         if expression is None:
             self.errors.error(field.location, f"bad key field '{field.text}' of {what}: {problem}")

@@ -205,6 +205,11 @@ def shape_definition(shape: ShapeDef) -> str:
     base = "TypedDict"
     fields = shape.fields
     total = ""
+    identifiers = all(f.key.isidentifier() and not keyword.iskeyword(f.key) for f in fields)
+    if shape.mixed and not identifiers:
+        # the functional syntax cannot extend a base: every key optional (mypy still checks
+        # the keys and their types; a missing required key is not caught)
+        return _typed_dict(shape, shape.name, fields, base, ", total=False", doc).rstrip("\n")
     if shape.mixed:
         base = f"_{shape.name}Required"
         parts.append(_typed_dict(shape, base, shape.required_fields, "TypedDict", "", None))
@@ -235,6 +240,21 @@ def _typed_dict(
     keywords = "    total=False,\n" if total else ""
     text = f'{name} = TypedDict(\n    "{name}",\n    {{\n{entries}    }},\n{keywords})\n'
     return text + (f"{doc}\n" if doc else "")
+
+
+def _shapes_block(model: Model) -> str:
+    """The definitions, spaced as black spaces them (one line after imports unless a class)."""
+    block = ""
+    for shape in model.shapes:
+        if shape.kind == "import" and not _is_alias(shape):
+            continue
+        text = shape_definition(shape)
+        if block:
+            block += "\n\n\n"
+        else:
+            block = "\n\n" if text.startswith("class ") else "\n"
+        block += text
+    return block
 
 
 def _is_alias(shape: ShapeDef) -> bool:
@@ -271,9 +291,7 @@ def render_types(model: Model, header: str) -> str:
         renamed=renamed,
         typing_names=sorted(typing_names),
         shape_imports=shape_imports(model),
-        shape_definitions=[
-            shape_definition(s) for s in model.shapes if s.kind != "import" or _is_alias(s)
-        ],
+        shapes_block=_shapes_block(model),
     )
     if renamed:
         text = text.replace(
