@@ -19,8 +19,9 @@ from .config import ConfigError, Settings, find_pyproject, load_settings
 from .diagnostics import GenerationError, InternalError, format_all
 from .generate import Options, check_options, generate
 from .model import FORMATS
-from .protoc_runner import compile_protos
-from .writer import UnsafeOutput, apply, plan, unified_diff
+from .adopt import adopt_module_yaml
+from .protoc_runner import ProtoInput, compile_protos
+from .writer import UnsafeOutput, apply, plan, unified_diff, write_new_file
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
 VERSION = "0.1"
@@ -63,6 +64,12 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--strict", action="store_true", help="treat warnings as errors (exit 1, nothing written)"
+    )
+    parser.add_argument(
+        "--adopt",
+        metavar="MODULE_YAML",
+        help="print the manifest of an existing module.yaml (message types resolved against "
+        "the .proto files of PATHS and -I; with -m, write it there instead)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
     parser.add_argument("--version", action="version", version=f"statefun-codegen {VERSION}")
@@ -139,6 +146,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.adopt is not None:
+        return _adopt(args)
     if args.watch:
         if args.check or args.diff:
             print(
@@ -262,6 +271,89 @@ def _run_once(args: argparse.Namespace) -> int:
         print(
             f"statefun-codegen: {len(the_plan.writes)} file(s) written{removed} in {out_dir.as_posix()} "
             f"({len(files) - len(the_plan.writes)} unchanged)",
+            file=sys.stderr,
+        )
+    return EXIT_OK
+
+
+def _adopt(args: argparse.Namespace) -> int:
+    """--adopt MODULE_YAML [PATHS] [-I DIR ...] [-m FILE]: describe a deployment as a manifest."""
+    conflicting = [
+        flag
+        for flag, on in (
+            ("--check", args.check),
+            ("--diff", args.diff),
+            ("--watch", args.watch),
+            ("-o", args.out is not None),
+        )
+        if on
+    ]
+    if conflicting:
+        print(
+            f"statefun-codegen: error: --adopt writes a manifest; it cannot go with "
+            f"{', '.join(conflicting)}",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    source = Path(args.adopt)
+    target = Path(args.manifest) if args.manifest else None
+    try:
+        data = source.read_bytes()
+        roots = [Path(p) for p in args.proto_path or []]
+        protos: list[Path] = []
+        for raw in [*(args.proto_path or []), *args.paths]:
+            path = Path(raw)
+            if path.is_dir():
+                roots.append(path)
+                protos.extend(sorted(path.rglob("*.proto")))
+            elif path.is_file() and path.suffix == ".proto":
+                protos.append(path)
+                if not any(_inside(path, root) for root in roots):
+                    roots.append(path.parent)
+            else:
+                raise ConfigError(f"{raw}: not a .proto file or a directory")
+        if target is not None and (target.exists() or target.is_symlink()):
+            raise ConfigError(f"{target}: already exists; --adopt does not overwrite a manifest")
+    except (ConfigError, OSError) as exc:
+        print(f"statefun-codegen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    manifest_path = target.as_posix() if target is not None else "statefun.yaml"
+    try:
+        proto_input = (
+            compile_protos(sorted(set(protos)), list(dict.fromkeys(roots)))
+            if protos
+            else ProtoInput((), ())
+        )
+        adoption = adopt_module_yaml(data, source.as_posix(), proto_input, manifest_path)
+    except GenerationError as exc:
+        sys.stderr.write(exc.format())
+        return EXIT_ERRORS
+    except InternalError as exc:
+        print(f"{_package}: internal error, please report it: {exc}", file=sys.stderr)
+        return EXIT_INTERNAL
+    diagnostics = adoption.diagnostics
+    if args.strict:
+        diagnostics = tuple(d.as_error() for d in diagnostics)
+    sys.stderr.write(format_all(diagnostics))
+    if args.strict and diagnostics:
+        return EXIT_ERRORS
+    if target is None:
+        sys.stdout.write(adoption.text)
+    else:
+        try:
+            write_new_file(target, adoption.text)
+        except OSError as exc:
+            print(f"statefun-codegen: error: cannot write {target}: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+    if not args.quiet:
+        todo = f", fill in its {adoption.todos} TODO(s)" if adoption.todos else ""
+        written = f"wrote {target.as_posix()}" if target is not None else "adopted"
+        again = (
+            "" if adoption.module_format == "3.1" else f" --module-format {adoption.module_format}"
+        )
+        print(
+            f"statefun-codegen: {written} from {source.as_posix()}{todo}; generate with "
+            f"statefun-codegen <protos> --manifest {manifest_path}{again}",
             file=sys.stderr,
         )
     return EXIT_OK

@@ -1107,11 +1107,16 @@ class _Builder:
         module_format = self.target.module_format
         given = {key: d.millis for key, d in decl.timeouts}
         where = decl.timeouts[0][1].location if decl.timeouts else decl.location
-        if decl.transport_location is not None and module_format != "3.1":
+        # OkHttp is what those formats use, so only 'async' asks for something they cannot say
+        if (
+            decl.transport_location is not None
+            and module_format != "3.1"
+            and decl.transport != "okhttp"
+        ):
             self.errors.warning(
                 decl.transport_location,
                 f"the {module_format} module.yaml format has no transport choice (the runtime "
-                "always uses OkHttp there), so 'transport' is ignored",
+                f"always uses OkHttp there), so 'transport: {decl.transport}' is ignored",
             )
         uses_okhttp = module_format != "3.1" or decl.transport == "okhttp"
         if uses_okhttp:

@@ -596,10 +596,15 @@ class _Reader:
                 if millis is not None:
                     found[key] = millis
             nested.done()
-        node.duration("pool_ttl")
-        node.integer("pool_size", None)
-        node.integer("payload_max_bytes", None)
         settings = []
+        # kept (pool_ttl in milliseconds) so that comparing two modules sees them
+        for key, number in (
+            ("pool_ttl", node.duration("pool_ttl")),
+            ("pool_size", node.integer("pool_size", None)),
+            ("payload_max_bytes", node.integer("payload_max_bytes", None)),
+        ):
+            if number is not None:
+                settings.append((key, str(number)))
         for key in ("trust_cacerts", "client_cert", "client_key", "client_key_password"):
             text = node.text(key)
             if text is not None:
@@ -1245,19 +1250,41 @@ def runtime_view(module: ModuleYaml) -> dict[str, object]:
 def view_differences(first: dict[str, object], second: dict[str, object]) -> list[str]:
     """Where two runtime views differ, one line each (``section id: what``); [] when equal."""
     lines: list[str] = []
-    for section in first.keys() | second.keys():
+    for section, key, a, b in differing_parts(first, second):
+        if key is None:
+            lines.append(f"{section}: {a!r} != {b!r}")
+        elif a is _ABSENT:
+            lines.append(f"{section} {key}: only in the second")
+        elif b is _ABSENT:
+            lines.append(f"{section} {key}: only in the first")
+        else:
+            lines.append(f"{section} {key}: {a!r} != {b!r}")
+    return sorted(lines)
+
+
+_ABSENT = object()
+
+
+def differing_parts(
+    first: dict[str, object], second: dict[str, object]
+) -> list[tuple[str, str | None, object, object]]:
+    """``(section, id or None, first's value, second's value)`` of each difference, in order;
+    ``absent(value)`` tells a component only one side has."""
+    parts: list[tuple[str, str | None, object, object]] = []
+    for section in sorted(first.keys() | second.keys()):
         a, b = first.get(section), second.get(section)
         if isinstance(a, dict) and isinstance(b, dict):
             for key in sorted(a.keys() | b.keys()):
-                if key not in b:
-                    lines.append(f"{section} {key}: only in the first")
-                elif key not in a:
-                    lines.append(f"{section} {key}: only in the second")
-                elif a[key] != b[key]:
-                    lines.append(f"{section} {key}: {a[key]!r} != {b[key]!r}")
+                left, right = a.get(key, _ABSENT), b.get(key, _ABSENT)
+                if left is _ABSENT or right is _ABSENT or left != right:
+                    parts.append((section, key, left, right))
         elif a != b:
-            lines.append(f"{section}: {a!r} != {b!r}")
-    return sorted(lines)
+            parts.append((section, None, a, b))
+    return parts
+
+
+def absent(value: object) -> bool:
+    return value is _ABSENT
 
 
 def _with_id(spec: YMapping, ident: str, location: Location) -> YMapping:

@@ -196,11 +196,13 @@ def _legacy_v30(model: Model) -> dict[str, Any]:
     endpoints = []
     for functions in _endpoint_targets(model):
         spec = _endpoint_spec(model, functions)
-        transport = spec.pop("transport", None)
-        if transport and "timeouts" in transport:
-            spec["timeouts"] = transport["timeouts"]
-        elif transport:
-            spec["timeouts"] = {k: v for k, v in transport.items() if k in ("call", "connect")}
+        transport = spec.pop("transport", {})
+        # 3.0 has no transport choice: only the timeouts of either transport carry over
+        timeouts = transport.get("timeouts") or {
+            k: v for k, v in transport.items() if k in ("call", "connect")
+        }
+        if timeouts:
+            spec["timeouts"] = timeouts
         endpoints.append({"endpoint": {"meta": {"kind": "http"}, "spec": spec}})
     ingresses = []
     for ingress in model.ingresses:

@@ -186,3 +186,19 @@ def apply(plan_: Plan) -> None:
             _remove_empty_parents(out_dir / relative, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def write_new_file(path: Path, text: str) -> None:
+    """Create ``path`` with ``text``, all at once, or fail if anything is there already.
+
+    The text is staged in a temporary file beside it and hard-linked into place, which
+    fails rather than replaces when the name exists (also when it appeared meanwhile).
+    """
+    directory = path.parent if str(path.parent) else Path(".")
+    handle, staged = tempfile.mkstemp(prefix=f".{path.name}.", dir=directory)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        os.link(staged, path)
+    finally:
+        os.unlink(staged)

@@ -51,6 +51,8 @@ class Expected:
     exit: int
     args: tuple[str, ...]
     lines: tuple[tuple[str, str, str], ...]  # (location, severity, fragment)
+    # --adopt cases: the components a regeneration may change ("section id"), as warned
+    differs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -60,10 +62,11 @@ class Case:
     expected: Expected
 
 
-def _parse_expect(path: Path) -> Expected:
+def parse_expect(path: Path) -> Expected:
     exit_code: int | None = None
     args: tuple[str, ...] = ()
     lines: list[tuple[str, str, str]] = []
+    differs: list[str] = []
     for raw in path.read_text(encoding="utf-8").splitlines():
         line = raw.rstrip()
         if not line or line.startswith("#") or line.startswith("note: "):
@@ -72,6 +75,8 @@ def _parse_expect(path: Path) -> Expected:
             exit_code = int(line[len("exit: ") :])
         elif line.startswith("args: "):
             args = tuple(shlex.split(line[len("args: ") :]))
+        elif line.startswith("differs: "):
+            differs.append(line[len("differs: ") :].strip())
         else:
             match = LOCATED.match(line) or re.match(
                 r"^(?P<where>statefun-codegen): (?P<severity>error): (?P<text>.*)$", line
@@ -79,7 +84,7 @@ def _parse_expect(path: Path) -> Expected:
             assert match, f"{path}: cannot read the expectation line {line!r}"
             lines.append((match["where"], match["severity"], match["text"]))
     assert exit_code is not None, f"{path}: no 'exit:' line"
-    return Expected(exit_code, args, tuple(lines))
+    return Expected(exit_code, args, tuple(lines), tuple(differs))
 
 
 def load_cases(root: Path) -> list[Case]:
@@ -96,7 +101,7 @@ def load_cases(root: Path) -> list[Case]:
             Case(
                 expect.relative_to(root).with_suffix("").as_posix(),
                 candidates[0],
-                _parse_expect(expect),
+                parse_expect(expect),
             )
         )
     return cases
