@@ -72,10 +72,11 @@ def adopt_module_yaml(
     document = describer.describe()
     module_format = "2.0" if module.format in ("1.0", "2.0") else module.format
     diagnostics = [*module.warnings, *describer.warnings]
+    header = _header(module, module_format)
     diagnostics += _verify(
-        module, document, proto_input, manifest_path, module_format, describer.warned
+        module, document, header, proto_input, manifest_path, module_format, describer.warned
     )
-    text = dump(document, _header(module, module_format))
+    text = dump(document, header)
     return Adoption(text, module_format, tuple(diagnostics), describer.todos)
 
 
@@ -133,9 +134,12 @@ class _Describer:
         served = self.served()
         routes = [(i, r) for i in self.module.ingresses for r in i.routes]
         functions: list[str] = []  # typenames, first mention first
-        for item in served:
-            if item.name is not None and item.functions not in functions:
-                functions.append(item.functions)
+        named = [s.functions for s in served if s.name is not None]
+        if self.module.functions:  # 2.x, gRPC functions (served by no URL) included
+            named = [f.typename for f in self.module.functions]
+        for typename in named:
+            if typename not in functions:
+                functions.append(typename)
         for _, route in routes:
             for target in route.targets:
                 if not target.endswith("/*") and target not in functions:
@@ -221,6 +225,7 @@ class _Describer:
                     "manifest's functions are served over HTTP, so it is adopted as one",
                     ("functions", function.typename),
                 )
+                continue
             found.append(
                 _Served(
                     function.typename,
@@ -569,7 +574,7 @@ def _filled(value: Value) -> Value:
     if isinstance(value, Unknown):
         return "string"
     if isinstance(value, Commented):
-        return _filled(value.value)
+        return Commented(_filled(value.value), value.comment)
     if isinstance(value, dict):
         return {key: _filled(item) for key, item in value.items()}
     if isinstance(value, list):
@@ -580,6 +585,7 @@ def _filled(value: Value) -> Value:
 def _verify(
     module: ModuleYaml,
     document: dict[str, Value],
+    header: str,
     proto_input: ProtoInput,
     manifest_path: str,
     module_format: str,
@@ -591,7 +597,8 @@ def _verify(
     assert isinstance(filled, dict)
     options = Options(module_format=module_format, stubs=False)
     try:
-        generated = generate(proto_input, dump(filled), manifest_path, options)
+        # the same lines as the manifest written, so that its locations hold there
+        generated = generate(proto_input, dump(filled, header), manifest_path, options)
     except GenerationError as exc:
         return [
             Diagnostic(
