@@ -705,7 +705,15 @@ class _Reader:
                             entry.key_location, f"offset key '{entry.key}' is not topic/partition"
                         )
                         continue
-                    value = self.scalar_text(entry.value, f"the offset of {entry.key}")
+                    # read with asLong() in every format: a YAML integer is what it expects
+                    number = (
+                        isinstance(entry.value, YScalar) and _jackson_type(entry.value) == "int"
+                    )
+                    value = (
+                        entry.value.text
+                        if number and isinstance(entry.value, YScalar)
+                        else self.scalar_text(entry.value, f"the offset of {entry.key}")
+                    )
                     if value is None or not re.fullmatch(r"[0-9]+", value):
                         self.error(
                             entry.value.location,

@@ -136,9 +136,17 @@ def test_our_own_module_yaml_round_trips_byte_for_byte(
     """What the generator writes, in each format it writes, adopts back to itself."""
     source = HERE / "schemas" / schema
     first = run(tmp_path, str(source), "-o", "first", "-q", "--module-format", module_format)
-    if first.code != 0:
-        assert module_format == "2.0" and "names each function on its own" in first.err
-        return
+    if first.code != 0:  # 2.0 cannot serve a namespace: list the functions instead
+        assert module_format == "2.0" and "names each function on its own" in first.err, first.err
+        listed = tmp_path / "listed"
+        shutil.copytree(source, listed)
+        manifest_text = (listed / "statefun.yaml").read_text(encoding="utf-8")
+        (listed / "statefun.yaml").write_text(
+            manifest_text.replace('  functions: "*"\n', "", 1), encoding="utf-8"
+        )
+        source = listed
+        first = run(tmp_path, str(source), "-o", "first", "-q", "--module-format", module_format)
+        assert first.code == 0, first.err
     protos = tmp_path / "protos"
     shutil.copytree(source, protos, ignore=shutil.ignore_patterns("statefun.yaml"))
     manifest = tmp_path / "adopted.yaml"
