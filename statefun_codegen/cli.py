@@ -21,6 +21,7 @@ from .generate import Options, check_options, generate
 from .model import FORMATS
 from .adopt import adopt_module_yaml
 from .protoc_runner import ProtoInput, compile_protos
+from .scaffold import ScaffoldError, plan_project, write_project
 from .writer import UnsafeOutput, apply, plan, unified_diff, write_new_file
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 123
@@ -72,6 +73,10 @@ def _parser() -> argparse.ArgumentParser:
         "the .proto files of PATHS and -I; with -m, write it there instead)",
     )
     parser.add_argument("-q", "--quiet", action="store_true", help="print only errors and warnings")
+    parser.add_argument(
+        "--init", metavar="DIR", help="create a new project in DIR (new or empty), then stop"
+    )
+    parser.add_argument("--name", help="with --init: the package name (default: from DIR's name)")
     parser.add_argument("--version", action="version", version=f"statefun-codegen {VERSION}")
     return parser
 
@@ -146,6 +151,8 @@ def _inside(path: Path, root: Path) -> bool:
 
 def run(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.init is not None or args.name is not None:
+        return _init(args)
     if args.adopt is not None:
         return _adopt(args)
     if args.watch:
@@ -157,6 +164,33 @@ def run(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
         return _watch(args)
     return _run_once(args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    """``--init DIR [--name NAME]``: write a new project (all of it or nothing)."""
+    others = [k for k, v in vars(args).items() if v and k not in ("init", "name", "quiet")]
+    if args.init is None or others:
+        flags = ", ".join("PATHS" if k == "paths" else f"--{k.replace('_', '-')}" for k in others)
+        problem = f"--init takes no {flags}" if others else "--name goes with --init DIR"
+        print(f"statefun-codegen: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    directory = Path(args.init)
+    try:
+        project = plan_project(directory, args.name)
+        write_project(directory, project.files)
+    except ScaffoldError as exc:
+        print(f"statefun-codegen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if not args.quiet:
+        where = directory.as_posix()
+        cd = f"  cd {where}\n" if Path.cwd().resolve() != directory.resolve() else ""
+        print(
+            f"statefun-codegen: created the project {project.package} in {where}; next:\n{cd}"
+            "  python -m statefun_codegen   # generate the typed code and module.yaml\n"
+            f"  python -m {project.package}   # serve the functions on http://127.0.0.1:8000/statefun",
+            file=sys.stderr,
+        )
+    return EXIT_OK
 
 
 def _input_stamps(args: argparse.Namespace) -> tuple[tuple[str, float, int], ...]:
