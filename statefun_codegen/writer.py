@@ -199,6 +199,9 @@ def write_new_file(path: Path, text: str) -> None:
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as stream:
             stream.write(text)
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.chmod(staged, 0o666 & ~umask)  # as open() would create it, not mkstemp's 0600
         os.link(staged, path)
     finally:
         os.unlink(staged)

@@ -100,6 +100,26 @@ def test_adopt_case(case: str, tmp_path: Path) -> None:
     assert differences(original, regenerated) == set(expected.differs)
 
 
+def test_m_writes_a_file_as_any_other_with_the_umask_permissions(tmp_path: Path) -> None:
+    previous = os.umask(0o022)
+    try:
+        result = run(
+            MODULES,
+            "--adopt",
+            "v31-shop.yaml",
+            "-I",
+            str(PROTOS),
+            "-q",
+            "-m",
+            str(tmp_path / "m.yaml"),
+        )
+    finally:
+        os.umask(previous)
+    assert result.code == 0, result.err
+    assert (tmp_path / "m.yaml").stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.yaml"]  # no staged copy left
+
+
 def test_stdout_without_m_is_the_same_manifest_and_deterministic(tmp_path: Path) -> None:
     first = run(MODULES, "--adopt", "v31-shop.yaml", "-I", str(PROTOS), "-q")
     second = run(MODULES, "--adopt", "v31-shop.yaml", "-I", str(PROTOS), "-q")
