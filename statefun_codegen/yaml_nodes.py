@@ -257,6 +257,10 @@ class _Frame:
     size: int = 1  # nodes below, after alias expansion
 
 
+def _is_alias(event: yaml.Event) -> bool:
+    return isinstance(event, yaml.AliasEvent)
+
+
 class _Builder:
     """Events -> nodes, iteratively (no recursion limit to hit), within the policy's limits."""
 
@@ -376,7 +380,11 @@ class _Builder:
         return found
 
     def _add(self, frame: _Frame, node: YNode, size: int, event: yaml.Event) -> None:
-        self.total += size
+        # each node counts once: a scalar or an alias' expansion when it is added, a
+        # collection itself (1) when it closes, as its children were counted already
+        self.total += (
+            1 if isinstance(node, (YMapping, YSequence)) and not _is_alias(event) else size
+        )
         frame.size += size
         if self.total > self.policy.max_nodes:
             self.fail(

@@ -94,3 +94,18 @@ def test_durations_are_written_in_the_largest_exact_unit() -> None:
 )
 def test_one_escaping_rule_for_python_names(name: str, module: str, cls: str) -> None:
     assert (snake(name), camel(name)) == (module, cls)
+
+
+def test_a_large_manifest_without_aliases_is_not_taken_for_an_alias_bomb() -> None:
+    """The value budget counts each value once, not once per enclosing level."""
+    from statefun_codegen.yaml_nodes import MAX_NODES, YMapping, load_yaml
+
+    functions = "".join(
+        f"  f{i}:\n    input: [A, B]\n    state:\n      s: {{type: C, expire_after_call: 1h}}\n"
+        for i in range(MAX_NODES // 20)
+    )
+    root = load_yaml(f"namespace: big\nfunctions:\n{functions}", "statefun.yaml")
+    assert isinstance(root, YMapping)
+    functions_node = root.get("functions")
+    assert isinstance(functions_node, YMapping)
+    assert len(functions_node.entries) == MAX_NODES // 20
