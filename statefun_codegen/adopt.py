@@ -494,8 +494,17 @@ class _Describer:
         spec: dict[str, Value] = {"kind": family}
         if family == "kafka":
             _copy(settings, spec, ("address", "address"), ("deliverySemantic", "delivery"))
-            if egress.transaction_timeout_millis is not None:
-                spec["transaction_timeout"] = format_duration(egress.transaction_timeout_millis)
+            timeout = egress.transaction_timeout_millis
+            if timeout is not None and settings.get("deliverySemantic") == "exactly-once":
+                spec["transaction_timeout"] = format_duration(timeout)
+            elif timeout is not None:
+                self.warn(
+                    egress.location,
+                    f"egress {egress.id} gives a transaction timeout with "
+                    f"{settings.get('deliverySemantic')} delivery; the manifest takes one only "
+                    "for exactly-once, which alone has transactions: regenerating leaves it out",
+                    ("egresses", egress.id),
+                )
         else:
             _aws(settings, spec)
             if "maxOutstandingRecords" in settings:
