@@ -46,10 +46,19 @@ FUNCTION_NAME = "{function.name}"
 
 
 class Unknown(str):
-    """A fact module.yaml does not hold: written as TODO for the user to fill in."""
+    """A fact module.yaml does not hold: written as TODO for the user to fill in; the
+    verification puts ``stand_in`` there (module.yaml never depends on it)."""
+
+    stand_in: str
+
+    def __new__(cls, stand_in: str) -> Unknown:
+        made = super().__new__(cls, "TODO")
+        made.stand_in = stand_in
+        return made
 
 
-TODO = Unknown("TODO")
+TODO = Unknown("string")  # a type
+TODO_URL = Unknown("http://localhost:8000/statefun")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,9 +131,9 @@ class _Describer:
         if part is not None:
             self.warned.add(part)
 
-    def todo(self) -> Unknown:
+    def todo(self, unknown: Unknown = TODO) -> Unknown:
         self.todos += 1
-        return TODO
+        return unknown
 
     def key(self, typename: str) -> str:
         namespace, _, name = typename.partition("/")
@@ -260,7 +269,7 @@ class _Describer:
         if not served:
             location = Location(self.module.path, 1, 1)
             self.warn(location, "module.yaml serves no function: the endpoint url is left to you")
-            return {"url": self.todo()}
+            return {"url": self.todo(TODO_URL)}
         url = self.common_url(served)
         first = served[0]
         for item in served:
@@ -581,7 +590,7 @@ def _aws(settings: dict[str, str], spec: dict[str, Value]) -> None:
 def _filled(value: Value) -> Value:
     """The document with each TODO given a stand-in (module.yaml never depends on them)."""
     if isinstance(value, Unknown):
-        return "string"
+        return value.stand_in
     if isinstance(value, Commented):
         return Commented(_filled(value.value), value.comment)
     if isinstance(value, dict):

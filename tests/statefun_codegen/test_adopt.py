@@ -51,7 +51,11 @@ def regenerate(manifest: Path, protos: Path, out: Path, module_format: str) -> s
     """Fill in the TODOs (module.yaml never depends on them), generate, return module.yaml."""
     schema = out.parent / f"{out.name}-schema"
     shutil.copytree(protos, schema)
-    filled = manifest.read_text(encoding="utf-8").replace(": TODO\n", ": string\n")
+    filled = (
+        manifest.read_text(encoding="utf-8")
+        .replace("url: TODO\n", "url: http://localhost:8000/statefun\n")
+        .replace(": TODO\n", ": string\n")
+    )
     (schema / "statefun.yaml").write_text(filled, encoding="utf-8")
     result = run(out.parent, str(schema), "-o", str(out), "-q", "--module-format", module_format)
     assert result.code == 0, result.err

@@ -23,9 +23,14 @@ import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from statefun_codegen.adopt import TODO, Unknown, adopt_module_yaml
+from statefun_codegen.adopt import adopt_module_yaml
 from statefun_codegen.generate import Options, generate
-from statefun_codegen.module_rules import differing_parts, read_module_yaml, runtime_view
+from statefun_codegen.module_rules import (
+    ModuleYaml,
+    differing_parts,
+    read_module_yaml,
+    runtime_view,
+)
 from statefun_codegen.protoc_runner import ProtoInput, compile_protos
 
 EXPLORE = os.environ.get("STATEFUN_HYPOTHESIS_EXPLORE") == "1"
@@ -114,7 +119,12 @@ def _aws(draw: st.DrawFn, spec: dict[str, Any]) -> None:
 
 
 @st.composite
-def deployments(draw: st.DrawFn) -> Deployment:
+def deployments(draw: st.DrawFn, hostile: bool = False) -> Deployment:
+    """A deployment; ``hostile`` mixes in what a manifest cannot say (each warned about)."""
+
+    def odd() -> bool:
+        return hostile and draw(st.integers(0, 3)) == 0
+
     module_format = draw(st.sampled_from(["3.1", "3.0", "2.0"]))
     own = draw(st.lists(names, min_size=1, max_size=4, unique=True))
     functions = [f"shop/{n}" for n in own]
@@ -150,6 +160,10 @@ def deployments(draw: st.DrawFn) -> Deployment:
         }
         if max_batch is not None:
             spec["maxNumBatchRequests"] = max_batch
+        if odd():  # one endpoint unlike the others
+            spec["maxNumBatchRequests"] = draw(st.integers(1, 5000))
+        if odd():
+            spec["urlPathTemplate"] = "http://elsewhere:9000/fn"
         if module_format == "3.0" or (okhttp and draw(st.booleans())):
             if timeouts:
                 spec["timeouts"] = dict(timeouts)
@@ -163,6 +177,9 @@ def deployments(draw: st.DrawFn) -> Deployment:
                     transport["timeouts"] = dict(timeouts)
             elif timeouts or draw(st.booleans()):
                 transport = {"type": "io.statefun.transports.v1/async", **timeouts}
+                if odd():
+                    transport["trust_cacerts"] = "file:///etc/ca.pem"
+                    transport["pool_size"] = 8
             if transport:
                 spec["transport"] = transport
         endpoints.append({"kind": kind, "spec": spec})
@@ -197,6 +214,8 @@ def deployments(draw: st.DrawFn) -> Deployment:
             targets = draw(
                 st.lists(st.sampled_from(functions), min_size=1, max_size=2, unique=True)
             )
+            if odd():
+                targets = draw(st.sampled_from([[], [*targets, "shop/*"]]))
             routed += targets
             routes.append(
                 {
@@ -224,7 +243,7 @@ def deployments(draw: st.DrawFn) -> Deployment:
             delivery = draw(st.sampled_from([None, "at-least-once", "exactly-once", "none"]))
             if delivery is not None:
                 spec["deliverySemantic"] = {"type": delivery}
-                if delivery == "exactly-once":  # (with another one, a manifest cannot say it)
+                if delivery == "exactly-once" or odd():  # (a manifest says it for exactly-once)
                     millis = draw(st.sampled_from([60_000, 900_000, 123_456]))
                     if module_format == "2.0" or draw(st.booleans()):
                         spec["deliverySemantic"]["transactionTimeoutMillis"] = millis
@@ -237,9 +256,10 @@ def deployments(draw: st.DrawFn) -> Deployment:
             spec[key] = properties
         egresses.append({"kind": kind, "spec": spec})
     # a namespace served by a wildcard names its functions only through the routes to them
-    assume(not wildcard or set(functions) <= set(routed))
+    assume(hostile or not wildcard or set(functions) <= set(routed))
     if module_format == "3.1":
-        deployment.documents = [*endpoints, *ingresses, *egresses]
+        extensions = [{"kind": "com.example/metrics", "spec": {"port": 9249}}] if odd() else []
+        deployment.documents = [*endpoints, *ingresses, *egresses, *extensions]
         return deployment
     if module_format == "3.0":
         legacy = {
@@ -291,9 +311,10 @@ def deployments(draw: st.DrawFn) -> Deployment:
         ):
             if key in timeouts:
                 spec[name] = timeouts[key]
-        functions_2x.append(
-            {"function": {"meta": {"kind": "http", "type": function}, "spec": spec}}
-        )
+        kind = "http"
+        if odd():
+            kind, spec = "grpc", {"host": "legacy", "port": 9000, "states": states}
+        functions_2x.append({"function": {"meta": {"kind": kind, "type": function}, "spec": spec}})
     spec_2x: dict[str, Any] = {"functions": functions_2x}
     kinds = {"kafka": "statefun.kafka.io", "kinesis": "statefun.kinesis.io"}
     for key, items, suffix in (
@@ -320,7 +341,9 @@ def deployments(draw: st.DrawFn) -> Deployment:
 
 
 def _filled(text: str) -> str:
-    return text.replace(f": {TODO}\n", ": string\n")
+    return text.replace("url: TODO\n", "url: http://localhost:8000/statefun\n").replace(
+        ": TODO\n", ": string\n"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -331,7 +354,6 @@ def proto_input() -> ProtoInput:
 def test_what_a_manifest_can_say_adopts_silently_and_regenerates_the_same_module(
     proto_input: ProtoInput,
 ) -> None:
-    assert isinstance(TODO, Unknown)
     seen: Counter[str] = Counter()
 
     @settings(
@@ -366,3 +388,63 @@ def test_what_a_manifest_can_say_adopts_silently_and_regenerates_the_same_module
     property()
     print(f"adopt property: {dict(seen)}")
     assert all(seen[kind] for kind in ("3.1", "3.0", "2.0", "ingresses", "egresses", "templates"))
+
+
+def _spans(module: ModuleYaml) -> dict[tuple[str, str], tuple[int, int]]:
+    """The lines of each component: from its start to the next component's."""
+    starts: list[tuple[int, str, str]] = []
+    starts += [(e.location.line, "endpoints", e.functions) for e in module.endpoints]
+    starts += [(f.location.line, "functions", f.typename) for f in module.functions]
+    starts += [(i.location.line, "ingresses", i.id) for i in module.ingresses]
+    starts += [(e.location.line, "egresses", e.id) for e in module.egresses]
+    starts += [(o.location.line, "others", "") for o in module.others]
+    starts += [(r.location.line, "routers", "") for r in module.routers]
+    starts.sort()
+    spans: dict[tuple[str, str], tuple[int, int]] = {}
+    for index, (line, section, key) in enumerate(starts):
+        end = starts[index + 1][0] if index + 1 < len(starts) else 10**9
+        spans[(section, key)] = (line, end)
+    return spans
+
+
+def test_whatever_a_manifest_cannot_say_is_warned_about_where_it_is(
+    proto_input: ProtoInput,
+) -> None:
+    seen: Counter[str] = Counter()
+
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        derandomize=not EXPLORE,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(deployments(hostile=True))
+    def property(deployment: Deployment) -> None:
+        text = deployment.text()
+        original = read_module_yaml(text, "module.yaml")
+        assume(original.loads)  # a refused module is the error corpus' business
+        adoption = adopt_module_yaml(text, "module.yaml", proto_input, "statefun.yaml")
+        if any(
+            "regenerating from the adopted manifest fails" in d.message
+            for d in adoption.diagnostics
+        ):
+            seen["refused"] += 1
+            return
+        options = Options(module_format=adoption.module_format, stubs=False)
+        generated = generate(proto_input, _filled(adoption.text), "statefun.yaml", options)
+        module_yaml = next(f.content for f in generated.files if f.path == "module.yaml")
+        regenerated = read_module_yaml(module_yaml, "regenerated")
+        spans = _spans(original)
+        warned = [d.location.line for d in adoption.diagnostics if d.location.path == "module.yaml"]
+        for section, key, _, _ in differing_parts(
+            runtime_view(original), runtime_view(regenerated)
+        ):
+            first, end = spans[(section, key or "")]
+            assert any(first <= line < end for line in warned), (section, key, text, adoption.text)
+            seen["differences"] += 1
+        seen["adopted"] += 1
+
+    property()
+    print(f"adopt hostile property: {dict(seen)}")
+    assert seen["differences"] and seen["adopted"], seen
