@@ -138,8 +138,9 @@ def _parser() -> argparse.ArgumentParser:
         "--egress-type",
         action="append",
         default=[],
-        metavar="ID=MESSAGE",
-        help="decode the values written to egress ID as protobuf MESSAGE and print them as JSON",
+        metavar="ID[:TOPIC]=MESSAGE",
+        help="decode the values written to egress ID (with :TOPIC, only those of that Kafka "
+        "topic or Kinesis stream) as protobuf MESSAGE and print them as JSON; repeatable",
     )
     run.add_argument(
         "--wait-for-endpoints",
@@ -256,14 +257,23 @@ def _open_sinks(paths: dict[str, str]) -> dict[str, Sink]:
 
 def _egress_types(
     args: argparse.Namespace, config: ModuleConfig
-) -> dict[str, type[message.Message]]:
+) -> tuple[dict[str, type[message.Message]], dict[str, dict[str, type[message.Message]]]]:
+    """The messages of --egress-type: per egress (``ID=MESSAGE``), and per topic or Kinesis
+    stream (``ID:TOPIC=MESSAGE``), for an egress that carries a different message on each."""
     types: dict[str, type[message.Message]] = {}
+    topic_types: dict[str, dict[str, type[message.Message]]] = {}
     for text in args.egress_type:
-        egress_id, name = _key_value("--egress-type", text)
-        if egress_id not in config.egresses:
-            raise ConfigError(f"--egress-type {text!r}: the module defines no egress {egress_id!r}")
-        types[egress_id] = require_message_class(name, f"--egress-type {text}")
-    return types
+        key, name = _key_value("--egress-type", text)
+        if key in config.egresses:  # an id holding ':' is still the egress itself
+            types[key] = require_message_class(name, f"--egress-type {text}")
+            continue
+        egress_id, colon, topic = key.rpartition(":")
+        if not colon or not topic or egress_id not in config.egresses:
+            raise ConfigError(f"--egress-type {text!r}: the module defines no egress {key!r}")
+        topic_types.setdefault(egress_id, {})[topic] = require_message_class(
+            name, f"--egress-type {text}"
+        )
+    return types, topic_types
 
 
 def _with_call_timeout(config: ModuleConfig, text: str) -> ModuleConfig:
@@ -336,7 +346,7 @@ async def _run(args: argparse.Namespace) -> int:
             _log(f"warning: {warning}")
         if loaded:
             _log(f"protobuf modules loaded: {', '.join(loaded)}")
-    egress_types = _egress_types(args, config)
+    egress_types, egress_topic_types = _egress_types(args, config)
     egress_paths = _egress_paths(args, config)
     inputs = _inputs(args.input)
     parser = _line_parser(args, config)
@@ -364,7 +374,15 @@ async def _run(args: argparse.Namespace) -> int:
         store.close()
         raise
     tune_garbage_collector()
-    engine = Engine(config, store, sinks, egress_types, _log, max_backlog=args.max_backlog)
+    engine = Engine(
+        config,
+        store,
+        sinks,
+        egress_types,
+        _log,
+        max_backlog=args.max_backlog,
+        egress_topic_types=egress_topic_types,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

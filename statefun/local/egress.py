@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Mapping
 from typing import IO, Any, Protocol
 
 from google.protobuf import message
@@ -41,8 +42,12 @@ def egress_line(
     spec: EgressSpec,
     argument: request_reply_pb2.TypedValue,
     value_class: type[message.Message] | None,
+    topic_classes: Mapping[str, type[message.Message]] | None = None,
 ) -> str:
-    """One JSON line for a record sent to a Kafka/Kinesis egress; the typename rules are Flink's."""
+    """One JSON line for a record sent to a Kafka/Kinesis egress; the typename rules are Flink's.
+
+    ``value_class`` decodes the values of every topic (stream), except those of a topic
+    ``topic_classes`` names: one egress may carry a different message per topic."""
     fields: dict[str, Any] = {"egress": spec.id}
     try:
         if spec.kind == KAFKA_EGRESS:
@@ -52,6 +57,8 @@ def egress_line(
                     f"(kafka_egress_message), got {argument.typename!r}"
                 )
             kafka = kafka_egress_pb2.KafkaProducerRecord.FromString(argument.value)
+            if topic_classes:
+                value_class = topic_classes.get(kafka.topic, value_class)
             if value_class is None:
                 line = _kafka_line_as_text(spec, kafka)
                 if line is not None:
@@ -66,6 +73,8 @@ def egress_line(
                     f"(kinesis_egress_message), got {argument.typename!r}"
                 )
             kinesis = kinesis_egress_pb2.KinesisEgressRecord.FromString(argument.value)
+            if topic_classes:
+                value_class = topic_classes.get(kinesis.stream, value_class)
             fields["stream"] = kinesis.stream
             fields["partition_key"] = kinesis.partition_key
             if kinesis.explicit_hash_key:

@@ -143,6 +143,7 @@ class Engine:
         log: Callable[[str], None] | None = None,
         max_backlog: int = DEFAULT_MAX_BACKLOG,
         max_tracked: int = DEFAULT_MAX_TRACKED,
+        egress_topic_types: dict[str, dict[str, type[message.Message]]] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -156,6 +157,8 @@ class Engine:
         self.committer.after_each_transaction(self._write_egress)
         self._endpoints: dict[str, FunctionEndpoint | None] = {}
         self.egress_types = egress_types or {}
+        # egress id -> topic (Kinesis: stream) -> message, for egresses with a type per topic
+        self.egress_topic_types = egress_topic_types or {}
         self.specs: dict[str, dict[str, StateSpec]] = {}
         self._wire: dict[str, _TypeWire] = {}
         self.max_backlog = max_backlog  # accepted messages not yet processed, before ingress waits
@@ -603,7 +606,12 @@ class Engine:
             egress.append(
                 (
                     egress_id,
-                    egress_line(spec_egress, record.argument, self.egress_types.get(egress_id)),
+                    egress_line(
+                        spec_egress,
+                        record.argument,
+                        self.egress_types.get(egress_id),
+                        self.egress_topic_types.get(egress_id),
+                    ),
                 )
             )
         wire = self._wire.get(address[0])

@@ -71,6 +71,12 @@ def test_option_errors_are_clear(tmp_path, greeter_port, capsys) -> None:  # typ
         == 2
     )
     assert "protobuf message 'no.such.Message' is not known" in capsys.readouterr().err
+    # ID:TOPIC names a topic of an egress the module defines; anything else is no egress.
+    for key in ["example/nope:greetings", "example/greets:", "example/greets/greetings"]:
+        assert main([str(module), "--db", ":memory:", "--egress-type", f"{key}=x.Y"]) == 2
+        assert f"the module defines no egress {key!r}" in capsys.readouterr().err
+    assert main([str(module), "--db", ":memory:", "--egress-type", "example/greets:t=x.Y"]) == 2
+    assert "protobuf message 'x.Y' is not known" in capsys.readouterr().err
     assert main([str(module), "--db", ":memory:", "--proto-module", "no_such_module_pb2"]) == 2
     assert "--proto-module no_such_module_pb2: can not import it" in capsys.readouterr().err
 

@@ -180,6 +180,35 @@ def test_kinesis_egress_lines() -> None:
     }
 
 
+def test_an_egress_with_a_message_per_topic_decodes_each_topic_as_its_own() -> None:
+    """--egress-type ID:TOPIC=MESSAGE. One egress may carry another message on each topic
+    (the generator's `topics:`/`streams:`); decoding them all as one message would print
+    plausible nonsense, so each named topic is decoded as its own, the rest as the egress's."""
+    stream = kinesis_egress_pb2.KinesisEgressRecord(stream="s").SerializeToString()
+    classes = {"streams": kinesis_egress_pb2.KinesisEgressRecord}
+    kafka_spec = EgressSpec("example/out", KAFKA_EGRESS)
+    for topic, expected in [("streams", {"stream": "s"}), ("out", {"topic": "s"})]:
+        record = kafka_egress_pb2.KafkaProducerRecord(topic=topic, key="k", value_bytes=stream)
+        argument = pb.TypedValue(
+            typename=KAFKA_RECORD_TYPENAME, has_value=True, value=record.SerializeToString()
+        )
+        line = egress_line(kafka_spec, argument, kafka_egress_pb2.KafkaProducerRecord, classes)
+        assert json.loads(line)["value"] == expected
+        # Without a message for the whole egress, the other topics stay text.
+        assert json.loads(egress_line(kafka_spec, argument, None, classes))["value"] == (
+            {"stream": "s"} if topic == "streams" else stream.decode()
+        )
+    kinesis_spec = EgressSpec("example/out", KINESIS_EGRESS)
+    for name, expected in [("streams", {"stream": "s"}), ("other", stream.decode())]:
+        kinesis = kinesis_egress_pb2.KinesisEgressRecord(
+            stream=name, partition_key="p", value_bytes=stream
+        )
+        argument = pb.TypedValue(
+            typename=KINESIS_RECORD_TYPENAME, has_value=True, value=kinesis.SerializeToString()
+        )
+        assert json.loads(egress_line(kinesis_spec, argument, None, classes))["value"] == expected
+
+
 def test_an_egress_record_of_the_wrong_type_is_a_protocol_error() -> None:
     spec = EgressSpec("example/out", KAFKA_EGRESS)
     with pytest.raises(
