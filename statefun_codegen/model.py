@@ -198,6 +198,8 @@ class FunctionModel:
     states: tuple[StateModel, ...]
     sends: tuple[SendHelper, ...]
     egresses: tuple[EgressModel, ...]
+    # (method, token): cancel_send_after_x() cancels what send_after_x sent with its default token
+    cancels: tuple[tuple[str, str], ...] = ()
 
     @property
     def types(self) -> tuple[TypeModel, ...]:
@@ -591,6 +593,7 @@ class _Builder:
         inputs = self._types_of(decl.inputs, f"the input of {what}")
         states = self._states(decl, what)
         sends: list[SendHelper] = []
+        cancels: list[tuple[str, str]] = []
         methods: dict[str, Location] = {}
 
         def claim(method: str, location: Location) -> bool:
@@ -617,6 +620,8 @@ class _Builder:
             target_inputs = self._types_of(target_decl.inputs, f"the input of function {target}")
             sent = self._sent_types(send.types, target, target_inputs, what)
             stem = snake(target.rpartition("/")[2]).rstrip("_")
+            if send.keyword_form and send.token:
+                cancels.append((f"cancel_send_after_{stem}", send.token))
             for input_type in sent:
                 suffix = "" if len(sent) == 1 else "_" + input_type.helper_word
                 method = f"send_{stem}{suffix}"
@@ -648,6 +653,8 @@ class _Builder:
                 used_egresses.append(egress)
         for helper in sends:
             claim(helper.delayed_method, decl.location)
+        for method, _ in cancels:
+            claim(method, decl.location)
         name = typename.rpartition("/")[2]
         module = self._module_name(typename)
         return FunctionModel(
@@ -660,6 +667,7 @@ class _Builder:
             states=states,
             sends=tuple(sends),
             egresses=tuple(used_egresses),
+            cancels=tuple(cancels),
         )
 
     def _sent_types(

@@ -26,12 +26,6 @@ from .generated.types import DeviceConfig
 DEFAULT_WINDOW_SIZE = 10
 """Readings per rollup for a device whose configuration does not say."""
 
-SILENCE_TOKEN = "silence"
-"""The cancellation token of the silence timer: ``sends.device.token`` of the manifest, which
-``send_after_device`` uses by default. The generated code has no constant for it, so it is
-repeated here for the cancellation; were they to differ, the second reading's re-send would
-find the first timer still pending and the runtime would stop the job."""
-
 
 async def device(
     ctx: DeviceContext,
@@ -64,7 +58,7 @@ def on_reading(ctx: DeviceContext, reading: Reading) -> None:
         ctx.storage.window = window
 
     # Re-arm: at most one silence check is pending per device, the one of its latest reading.
-    ctx.cancel_delayed_message(SILENCE_TOKEN)
+    ctx.cancel_send_after_device()  # the manifest's token, written there only
     check = SilenceCheck(last_reading=reading)
     timeout_ms = config.get("silence_timeout_ms") if config else None
     if timeout_ms is None:

@@ -301,3 +301,69 @@ def test_a_plain_def_body_is_registered_as_a_plain_function(rich: ModuleType) ->
         TypeError, match="the body of acme/audit returned a value; write 'async def'"
     ):
         RequestReplyHandler(functions).handle_sync(body)
+
+
+@pytest.fixture
+def features(generate: Callable[..., Path]) -> Iterator[ModuleType]:
+    out = generate("features", out="features_e2e_pkg")
+    (out / "shapes.py").write_text(
+        (Path(__file__).parent / "schemas" / "features" / "shapes.py").read_text()
+    )
+    sys.path.insert(0, str(out.parent))
+    try:
+        yield importlib.import_module("features_e2e_pkg.generated")
+    finally:
+        sys.path.remove(str(out.parent))
+        for name in [n for n in sys.modules if n.startswith("features_e2e_pkg")]:
+            del sys.modules[name]
+
+
+def test_typed_sends_delays_tokens_and_egress_keys_reach_the_wire(features: ModuleType) -> None:
+    """The issue-11 helpers as the runtime sees them: the default delay and token of a delayed
+    send and their cancellation, a typed send, per-topic egress helpers keyed by a field."""
+    shop = features.shop_shop_pb2
+
+    async def cart(ctx: Any, message: Any) -> None:
+        if isinstance(message, shop.AddItem):
+            ctx.send_inventory(message.sku, shop.StockChanged(sku=message.sku, delta=-1))
+            ctx.send_after_cart(ctx.address.id, {"customer": message.customer, "sent": 1})
+        else:
+            ctx.cancel_send_after_cart()
+            ctx.send_orders_orders_placed(shop.OrderPlaced(order_id=7, customer=message.customer))
+            ctx.send_orders_receipts({"order": 7, "status": "paid"})
+            ctx.send_audit(message)
+
+    functions = StatefulFunctions()
+    features.register_functions(functions, cart=cart, inventory=lambda ctx, message: None)
+    handler = RequestReplyHandler(functions)
+    add = shop.AddItem(customer="ann", sku="tea", quantity=1).SerializeToString()
+    checkout = shop.Checkout(customer="ann").SerializeToString()
+    body = _request(
+        "shop/cart",
+        "ann",
+        {"cart": None},
+        (features.ADD_ITEM_TYPE.typename, add),
+        (features.CHECKOUT_TYPE.typename, checkout),
+    )
+    result = rr.FromFunction.FromString(handler.handle_sync(body)).invocation_result
+    (sent,) = result.outgoing_messages
+    assert (sent.target.type, sent.target.id, sent.argument.typename) == (
+        "inventory",
+        "tea",
+        features.STOCK_CHANGED_TYPE.typename,
+    )
+    delayed, cancelled = result.delayed_invocations
+    assert (delayed.delay_in_ms, delayed.cancellation_token) == (3_600_000, "abandoned-cart")
+    assert json.loads(delayed.argument.value) == {"customer": "ann", "sent": 1}
+    assert (cancelled.is_cancellation_request, cancelled.cancellation_token) == (
+        True,
+        "abandoned-cart",
+    )
+    placed, receipt, audit = result.outgoing_egresses
+    placed_record = kafka_egress_pb2.KafkaProducerRecord.FromString(placed.argument.value)
+    assert (placed_record.topic, placed_record.key) == ("orders-placed", "ann")
+    receipt_record = kafka_egress_pb2.KafkaProducerRecord.FromString(receipt.argument.value)
+    assert (receipt_record.topic, receipt_record.key) == ("receipts", "7")
+    assert json.loads(receipt_record.value_bytes) == {"order": 7, "status": "paid"}
+    audit_record = kinesis_egress_pb2.KinesisEgressRecord.FromString(audit.argument.value)
+    assert (audit_record.stream, audit_record.partition_key) == ("audit", "ann")

@@ -188,6 +188,10 @@ class DeviceContext:
         """Cancel a delayed message sent with ``cancellation_token``."""
         self.context.cancel_delayed_message(cancellation_token)
 
+    def cancel_send_after_device(self) -> None:
+        """Cancel the pending delayed message sent with the manifest's default token."""
+        self.context.cancel_delayed_message("silence")
+
     def send_events_alerts(
         self,
         value: telemetry_pb2.Alert,

@@ -172,6 +172,10 @@ class CartContext:
         """Cancel a delayed message sent with ``cancellation_token``."""
         self.context.cancel_delayed_message(cancellation_token)
 
+    def cancel_send_after_cart(self) -> None:
+        """Cancel the pending delayed message sent with the manifest's default token."""
+        self.context.cancel_delayed_message("abandoned-cart")
+
     def send_orders_orders_placed(
         self,
         value: shop_shop_pb2.OrderPlaced,
