@@ -1,0 +1,1 @@
+"""StateFun functions (created once by statefun-codegen)."""
