@@ -46,7 +46,8 @@ def item_count(state: Cart) -> int:
 
 
 def add_line(state: Cart, reserved: shop_pb2.StockReserved) -> None:
-    """Add reserved units, merged with a line of the same item at the same price."""
+    """Add reserved units, merged with a line of the same item at the same price; lines stay
+    sorted by sku, so an order does not depend on which reservation was answered first."""
     for line in state["lines"]:
         if line["sku"] == reserved.sku and line["unit_price_cents"] == reserved.unit_price_cents:
             line["quantity"] += reserved.quantity
@@ -57,6 +58,7 @@ def add_line(state: Cart, reserved: shop_pb2.StockReserved) -> None:
         "unit_price_cents": reserved.unit_price_cents,
     }
     state["lines"].append(new_line)
+    state["lines"].sort(key=lambda line: (line["sku"], line["unit_price_cents"]))
 
 
 def take_pending(state: Cart, sku: str, quantity: int) -> bool:
