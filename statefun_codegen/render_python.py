@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import keyword
 import os
+import textwrap
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +65,25 @@ def docstring(text: str) -> str:
     if len(lines) == 1:
         return f'"""{text}"""'
     return '"""' + "\n".join(lines) + '\n"""'
+
+
+def doc_body(text: str) -> str:
+    """Free text from the manifest (escaped like comments), its long lines wrapped to the
+    line length; a line's own indentation is kept on the lines it wraps into."""
+    lines: list[str] = []
+    for line in clean_comment(text).split("\n"):
+        if len(line) <= LINE_LENGTH:
+            lines.append(line)
+            continue
+        indent = line[: len(line) - len(line.lstrip())]
+        lines += textwrap.wrap(
+            line,
+            LINE_LENGTH,
+            subsequent_indent=indent,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [line]
+    return "\n".join(lines)
 
 
 def timedelta_literal(millis: int) -> str:
@@ -161,7 +181,7 @@ def _environment() -> jinja2.Environment:
     )
     env.filters["pystr"] = pystr
     env.filters["docstring"] = docstring
-    env.filters["docbody"] = clean_comment  # free text from the manifest: escaped like comments
+    env.filters["docbody"] = doc_body
     env.filters["timedelta"] = timedelta_literal
     env.globals["type_factory"] = type_factory
     env.globals["expiry"] = expiry

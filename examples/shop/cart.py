@@ -19,10 +19,6 @@ from datetime import timedelta
 from .generated import CartContext, CartHandler, shop_pb2
 from .generated.types import Cart, CartLine, Notification
 
-#: The token of the abandoned-cart reminder (the manifest's default ``token``, named here
-#: because cancelling needs it too).
-REMINDER_TOKEN = "abandoned-cart"
-
 Message = (
     shop_pb2.AddToCart
     | shop_pb2.RemoveFromCart
@@ -79,7 +75,7 @@ def make_cart(reminder_after: timedelta | None = None) -> CartHandler:
         # A second pending message with the same token is an error in StateFun (the job
         # fails), so the previous reminder is cancelled first: the reminder counts from the
         # last change to the cart.
-        ctx.cancel_delayed_message(REMINDER_TOKEN)
+        ctx.cancel_send_after_cart()
         reminder = shop_pb2.CartReminder(customer=ctx.address.id)
         if reminder_after is None:
             ctx.send_after_cart(ctx.address.id, reminder)
@@ -99,7 +95,7 @@ def make_cart(reminder_after: timedelta | None = None) -> CartHandler:
             return state
         if not state["lines"]:
             reject_checkout(ctx, "none of the items in your cart could be reserved")
-            ctx.cancel_delayed_message(REMINDER_TOKEN)
+            ctx.cancel_send_after_cart()
             return None
         order = shop_pb2.PlaceOrder(customer=ctx.address.id, coupon=checkout["coupon"])
         for line in state["lines"]:
@@ -109,7 +105,7 @@ def make_cart(reminder_after: timedelta | None = None) -> CartHandler:
                 unit_price_cents=line["unit_price_cents"],
             )
         ctx.send_checkout(ctx.address.id, order)
-        ctx.cancel_delayed_message(REMINDER_TOKEN)
+        ctx.cancel_send_after_cart()
         return None
 
     async def cart(ctx: CartContext, message: Message) -> None:
@@ -137,7 +133,7 @@ def make_cart(reminder_after: timedelta | None = None) -> CartHandler:
             if item_count(state):
                 arm_reminder(ctx)
             else:
-                ctx.cancel_delayed_message(REMINDER_TOKEN)
+                ctx.cancel_send_after_cart()
         elif isinstance(message, shop_pb2.CheckoutCart):
             if not state["lines"] and not state["pending"]:
                 reject_checkout(ctx, "your cart is empty")

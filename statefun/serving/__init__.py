@@ -43,13 +43,53 @@ __all__ = [
     "method_not_allowed_reply",
     "serve_sync",
     "serve_async",
+    "FUNCTION_NAME",
+    "PathMatcher",
 ]
 
 CONTENT_TYPE = "application/octet-stream"
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024
 DEFAULT_PATH = "/statefun"
 
+# module.yaml's urlPathTemplate placeholder: one path segment, the function's name
+FUNCTION_NAME = "{function.name}"
+
 logger = logging.getLogger("statefun.serving")
+
+
+class PathMatcher:
+    """Which request paths are the functions': ``path`` itself, or, where it holds
+    ``{function.name}`` (a urlPathTemplate giving each function a path of its own), any
+    path with a non-empty segment of no ``/`` in its place. The handler finds the function
+    from the request itself, so every such path reaches it."""
+
+    def __init__(self, path: str) -> None:
+        if path.count("{") != path.count(FUNCTION_NAME) or path.count("}") != path.count(
+            FUNCTION_NAME
+        ):
+            raise ValueError(
+                f"path {path!r}: the only placeholder a path may hold is {FUNCTION_NAME}"
+            )
+        if path.count(FUNCTION_NAME) > 1:
+            raise ValueError(f"path {path!r}: {FUNCTION_NAME} may appear once")
+        self.path = path
+        head, placeholder, tail = path.partition(FUNCTION_NAME)
+        self._parts = (head, tail) if placeholder else None
+
+    @property
+    def templated(self) -> bool:
+        return self._parts is not None
+
+    def __call__(self, path: str) -> bool:
+        if self._parts is None:
+            return path == self.path
+        head, tail = self._parts
+        if len(path) <= len(head) + len(tail) or not path.startswith(head):
+            return False
+        if not path.endswith(tail):
+            return False
+        name = path[len(head) : len(path) - len(tail)]
+        return "/" not in name
 
 
 class _Handler(typing.Protocol):

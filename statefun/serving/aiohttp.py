@@ -16,6 +16,8 @@ from statefun.request_reply_v3 import RequestReplyHandler
 from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
+    FUNCTION_NAME,
+    PathMatcher,
     HttpReply,
     serve_async,
     too_large_reply,
@@ -62,5 +64,7 @@ def make_app(
 ) -> web.Application:
     """An aiohttp application serving ``handler`` on ``POST path``."""
     app = web.Application(client_max_size=max_request_bytes)
-    app.router.add_post(path, make_request_handler(handler, max_request_bytes=max_request_bytes))
+    PathMatcher(path)  # only {function.name} may be a placeholder
+    route = path.replace(FUNCTION_NAME, "{function_name}")  # aiohttp's one-segment variable
+    app.router.add_post(route, make_request_handler(handler, max_request_bytes=max_request_bytes))
     return app

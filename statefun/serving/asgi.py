@@ -14,6 +14,7 @@ from statefun.request_reply_v3 import RequestReplyHandler
 from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
+    PathMatcher,
     HttpReply,
     serve_async,
     too_large_reply,
@@ -70,7 +71,9 @@ def make_asgi_app(
     path: str | None = DEFAULT_PATH,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> ASGIApp:
-    """An ASGI application serving ``handler`` on ``POST path`` (any path if ``path`` is None)."""
+    """An ASGI application serving ``handler`` on ``POST path`` (any path if ``path`` is None;
+    with ``{function.name}`` in it, each function's path)."""
+    matches = PathMatcher(path) if path is not None else None
 
     async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -78,7 +81,7 @@ def make_asgi_app(
             return
         if scope["type"] != "http":
             raise ValueError(f"statefun's ASGI app serves HTTP only, not {scope['type']!r}")
-        if path is not None and scope.get("path") != path:
+        if matches is not None and not matches(scope.get("path") or ""):
             await _send_reply(send, _text(404, f"statefun functions are served at {path}"))
             return
         if scope.get("method") != "POST":

@@ -256,7 +256,8 @@ def main(argv: list[str] | None = None) -> None:
         handler = load_target(args.target)
     except TargetError as error:
         _fail(str(error), EXIT_WORKER_START if worker else EXIT_TARGET)
-    where = f"http://{config.host}:{{port}}{config.path}"
+    shown_path = config.path.replace("{", "{{").replace("}", "}}")  # `where` is formatted later
+    where = f"http://{config.host}:{{port}}{shown_path}"
     stack = f"{loop_name} + {parser_name}"
     if args.workers > 1 and not worker:
         try:

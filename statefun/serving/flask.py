@@ -13,6 +13,8 @@ from statefun.request_reply_v3 import RequestReplyHandler
 from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
+    FUNCTION_NAME,
+    PathMatcher,
     HttpReply,
     serve_sync,
     too_large_reply,
@@ -37,7 +39,7 @@ def add_statefun_route(
 ) -> None:
     """Serve ``handler`` on ``POST path`` of ``app``."""
 
-    def serve() -> flask.Response:
+    def serve(**_function_name: str) -> flask.Response:  # the name is in the request itself
         declared = flask.request.content_length
         if declared is not None and declared > max_request_bytes:
             return _response(too_large_reply(declared, max_request_bytes))
@@ -46,7 +48,9 @@ def add_statefun_route(
             return _response(too_large_reply(None, max_request_bytes))
         return _response(serve_sync(handler, body))
 
-    app.add_url_rule(path, endpoint=endpoint, view_func=serve, methods=["POST"])
+    PathMatcher(path)  # only {function.name} may be a placeholder
+    rule = path.replace(FUNCTION_NAME, "<function_name>")  # Flask's one-segment variable
+    app.add_url_rule(rule, endpoint=endpoint, view_func=serve, methods=["POST"])
 
 
 def make_flask_app(

@@ -53,6 +53,7 @@ from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
     HttpReply,
+    PathMatcher,
     _text,
     method_not_allowed_reply,
     not_found_reply,
@@ -128,6 +129,9 @@ class ServerConfig:
                 raise ValueError(f"{name} must be an absolute path like /statefun, not {value!r}")
         if self.path == self.health_path:
             raise ValueError(f"path and health_path are both {self.path!r}")
+        PathMatcher(self.path)  # a placeholder other than {function.name} is refused
+        if "{" in self.health_path:
+            raise ValueError(f"health_path holds a placeholder: {self.health_path!r}")
         for name in ("header_timeout", "body_timeout", "keep_alive_timeout", "graceful_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be positive, not {getattr(self, name)!r}")
@@ -469,7 +473,9 @@ class _Connection(asyncio.Protocol):
         path = target.split(b"?", 1)[0]
         if path.startswith((b"http://", b"https://")):  # absolute-form
             path = b"/" + path.split(b"/", 3)[3] if path.count(b"/") >= 3 else b"/"
-        if path == server.path_bytes:
+        if path == server.path_bytes or (
+            server.path_matches is not None and server.path_matches(path.decode("latin-1"))
+        ):
             if method != b"POST":
                 self._reply = (method_not_allowed_reply(), b"Allow: POST\r\n", False)
         elif path == server.health_path_bytes:
@@ -684,6 +690,11 @@ class HttpServer:
         self.runner = InlineRunner(self.loop, inline=config.inline)
         self.connections: set[_Connection] = set()
         self.path_bytes = config.path.encode("latin-1")
+        matcher = PathMatcher(config.path)
+        # a {function.name} path: each function's path is matched off the fast path's equality
+        self.path_matches: typing.Callable[[str], bool] | None = (
+            matcher if matcher.templated else None
+        )
         # Read per request: kept here rather than behind config's attribute lookups.
         self.max_headers = config.max_headers
         self.max_head_bytes = config.max_head_bytes

@@ -14,6 +14,7 @@ from statefun.request_reply_v3 import RequestReplyHandler
 from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
+    PathMatcher,
     HttpReply,
     serve_sync,
     too_large_reply,
@@ -76,12 +77,14 @@ def make_wsgi_app(
     path: str | None = DEFAULT_PATH,
     max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES,
 ) -> WSGIApp:
-    """A WSGI application serving ``handler`` on ``POST path`` (any path if ``path`` is None)."""
+    """A WSGI application serving ``handler`` on ``POST path`` (any path if ``path`` is None;
+    with ``{function.name}`` in it, each function's path)."""
+    matches = PathMatcher(path) if path is not None else None
 
     def app(
         environ: dict[str, typing.Any], start_response: StartResponse
     ) -> typing.Iterable[bytes]:
-        if path is not None and environ.get("PATH_INFO", "") != path:
+        if matches is not None and not matches(environ.get("PATH_INFO", "")):
             status, headers, body = _text(
                 "404 Not Found", f"statefun functions are served at {path}"
             )

@@ -36,7 +36,7 @@ NAMESPACE: Final = "example"
 ENDPOINT_URL: Final = "http://localhost:8000/statefun"
 """The endpoint the runtime calls (module.yaml's urlPathTemplate)."""
 ENDPOINT_PATH: Final = "/statefun"
-"""The HTTP path the functions server must serve."""
+"""The HTTP path to serve (with ``{function.name}``, each function's own)."""
 ENDPOINT_PORT: Final[int | None] = 8000
 """The port in ENDPOINT_URL (None for a unix socket)."""
 FUNCTION_TYPENAMES: Final = ("example/greeter",)

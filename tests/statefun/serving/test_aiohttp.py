@@ -104,3 +104,13 @@ def test_chunked_bodies_are_limited_too() -> None:
         assert asyncio.run(post_chunked(good_request())) == 200
     finally:
         server.close()
+
+
+def test_a_function_name_template_becomes_a_route_variable() -> None:
+    server = BackgroundServer(make_app(scenario_handler(), path="/fn/{function.name}"))
+    try:
+        for path, status in (("/fn/greeter", 200), ("/fn/cart", 200), ("/fn/a/b", 404)):
+            post = client_post(f"http://127.0.0.1:{server.port}{path}")
+            assert post(good_request())[0] == status, path
+    finally:
+        server.close()

@@ -82,3 +82,15 @@ def test_asgi_lifespan() -> None:
 
     asyncio.run(asyncio.wait_for(app({"type": "lifespan"}, receive, send), timeout=10))
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+def test_asgi_serves_each_function_path_of_a_function_name_template() -> None:
+    app = make_asgi_app(scenario_handler(), path="/fn/{function.name}")
+    expected = scenario_handler().handle_sync(good_request())
+    for path in ("/fn/greeter", "/fn/other-name"):
+        status, _, body = asyncio.run(drive(app, good_request(), path=path))
+        assert (status, body) == (200, expected), path
+    for path in ("/fn/", "/fn/a/b", "/statefun"):
+        assert asyncio.run(drive(app, good_request(), path=path))[0] == 404, path
+    with pytest.raises(ValueError, match="only placeholder"):
+        make_asgi_app(scenario_handler(), path="/fn/{name}")

@@ -43,3 +43,11 @@ def test_route_on_an_existing_app() -> None:
     assert reply.status_code == 200
     assert reply.headers["Content-Type"] == "application/octet-stream"
     assert reply.data == scenario_handler().handle_sync(good_request())
+
+
+def test_a_function_name_template_becomes_a_route_variable() -> None:
+    app = flask.Flask("templated")
+    add_statefun_route(app, scenario_handler(), path="/fn/{function.name}")
+    client = app.test_client()
+    assert client.post("/fn/greeter", data=good_request()).status_code == 200
+    assert client.post("/fn/a/b", data=good_request()).status_code == 404

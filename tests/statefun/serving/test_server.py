@@ -362,8 +362,32 @@ def test_the_fallbacks_are_chosen_where_uvloop_and_httptools_are_missing(
         ({"health_path": "/statefun"}, "both '/statefun'"),
         ({"header_timeout": 0}, "header_timeout must be positive"),
         ({"loop": "trio"}, "loop must be"),
+        ({"path": "/statefun/{name}"}, "the only placeholder a path may hold"),
+        ({"path": "/{function.name}/{function.name}"}, "may appear once"),
     ],
 )
 def test_bad_configurations_are_refused(options: dict[str, typing.Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         ServerConfig(**options)
+
+
+def test_a_function_name_template_serves_each_function_on_its_own_path(
+    stack: tuple[str, str],
+) -> None:
+    """module.yaml's urlPathTemplate http://host/fn/{function.name} calls /fn/<name> for each
+    function; statefun-serve --path /fn/{function.name} answers every one of them."""
+    running = ServerThread(stack=stack, path="/fn/{function.name}")
+    try:
+        client = Client(running.port)
+        for path in ("/fn/greeter", "/fn/async-greeter", "/fn/greeter?x=1"):
+            client.send(post(request("greeter"), path=path))
+            answer = client.response()
+            assert answer is not None and answer.status == 200, path
+            assert sent_strings(answer.body)
+        for path in ("/fn/", "/fn", "/fn/a/b", "/other/greeter"):
+            client.send(post(request("greeter"), path=path))
+            answer = client.response()
+            assert answer is not None and answer.status == 404, path
+        client.close()
+    finally:
+        running.stop()

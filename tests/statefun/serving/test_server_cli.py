@@ -362,3 +362,15 @@ def test_asking_for_a_missing_fast_path_says_which_extra_installs_it(
     assert capsys.readouterr().err.endswith(
         "statefun-serve: error: uvloop is not installed (pip install 'statefun-typed[serve]')\n"
     )
+
+
+def test_a_function_name_template_path_is_served_and_logged_as_given(project: Path) -> None:
+    """The path a {function.name} urlPathTemplate gives (generated as ENDPOINT_PATH)."""
+    served = Served(project.parent, "--path", "/fn/{function.name}", f"{project.stem}:make_handler")
+    try:
+        served.wait_ready()
+        served.wait_for_line(rf"on http://127.0.0.1:{served.port}/fn/\{{function\.name\}}")
+        response = exchange(served.port, post(request("greeter", name="Di"), path="/fn/greeter"))
+        assert response is not None and sent_strings(response.body)[0].startswith("Hello Di from ")
+    finally:
+        assert served.stop() == 0

@@ -77,3 +77,15 @@ def test_content_length_edge_cases() -> None:
         "wsgi.input": io.BytesIO(b"x" * (SCENARIO_LIMIT + 1)),
     }
     assert call(app, too_big)[0].startswith("413")
+
+
+def test_a_function_name_template_serves_each_function_path() -> None:
+    app = make_wsgi_app(scenario_handler(), path="/fn/{function.name}")
+    for path, status in (("/fn/greeter", "200"), ("/fn/cart", "200"), ("/fn/a/b", "404")):
+        environ = {
+            "REQUEST_METHOD": "POST",
+            "PATH_INFO": path,
+            "CONTENT_LENGTH": str(len(good_request())),
+            "wsgi.input": io.BytesIO(good_request()),
+        }
+        assert call(app, environ)[0].startswith(status), path

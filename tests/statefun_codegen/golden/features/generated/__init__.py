@@ -2,6 +2,7 @@
 """Generated StateFun bindings: types, typed function contexts and module.yaml facts.
 
 Import from here; every name below is re-exported on purpose.
+The TypedDicts and aliases of the JSON types' shapes are in ``.types``.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ NAMESPACE: Final = "shop"
 ENDPOINT_URL: Final = "http://functions:8000/statefun"
 """The endpoint the runtime calls (module.yaml's urlPathTemplate)."""
 ENDPOINT_PATH: Final = "/statefun"
-"""The HTTP path the functions server must serve."""
+"""The HTTP path to serve (with ``{function.name}``, each function's own)."""
 ENDPOINT_PORT: Final[int | None] = 8000
 """The port in ENDPOINT_URL (None for a unix socket)."""
 FUNCTION_TYPENAMES: Final = (

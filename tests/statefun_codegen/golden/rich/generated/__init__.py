@@ -51,7 +51,7 @@ NAMESPACE: Final = "acme"
 ENDPOINT_URL: Final = "http://functions:8000/statefun/{function.name}"
 """The endpoint the runtime calls (module.yaml's urlPathTemplate)."""
 ENDPOINT_PATH: Final = "/statefun/{function.name}"
-"""The HTTP path the functions server must serve."""
+"""The HTTP path to serve (with ``{function.name}``, each function's own)."""
 ENDPOINT_PORT: Final[int | None] = 8000
 """The port in ENDPOINT_URL (None for a unix socket)."""
 FUNCTION_TYPENAMES: Final = (
