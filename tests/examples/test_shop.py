@@ -216,50 +216,6 @@ def by_content(records: list[Any]) -> list[Any]:
     return sorted(records, key=lambda record: json.dumps(record, sort_keys=True))
 
 
-def test_the_checked_in_generated_code_is_current() -> None:
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "statefun_codegen",
-            "examples/shop/schemas",
-            "-o",
-            "examples/shop",
-            "--check",
-        ],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-
-
-def test_the_example_passes_mypy_strict(tmp_path: Path) -> None:
-    """The bodies, the server and the generated package, as a user's CI would check them."""
-    config = tmp_path / "mypy.ini"
-    config.write_text("[mypy]\nstrict = True\nexplicit_package_bases = True\n")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "mypy",
-            "--config-file",
-            str(config),
-            "--cache-dir",
-            str(tmp_path / "cache"),
-            "examples/shop",
-        ],
-        cwd=REPO,
-        env={"MYPYPATH": str(REPO), "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "no issues found in 12 source files" in result.stdout
-
-
 def test_a_shopping_day_then_the_next_on_the_same_database(
     tmp_path: Path, servers: dict[str, int]
 ) -> None:

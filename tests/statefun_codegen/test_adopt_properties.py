@@ -36,6 +36,13 @@ from statefun_codegen.protoc_runner import ProtoInput, compile_protos
 EXPLORE = os.environ.get("STATEFUN_HYPOTHESIS_EXPLORE") == "1"
 EXAMPLES = int(os.environ.get("STATEFUN_HYPOTHESIS_EXAMPLES", "40"))
 PROTOS = Path(__file__).resolve().parent / "adopt" / "protos"
+SETTINGS = settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    derandomize=not EXPLORE,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 VALUE_TYPES = (
     "type.googleapis.com/shop.AddToCart",
     "type.googleapis.com/shop.Checkout",
@@ -356,13 +363,7 @@ def test_what_a_manifest_can_say_adopts_silently_and_regenerates_the_same_module
 ) -> None:
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=not EXPLORE,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @SETTINGS
     @given(deployments())
     def property(deployment: Deployment) -> None:
         text = deployment.text()
@@ -412,13 +413,7 @@ def test_whatever_a_manifest_cannot_say_is_warned_about_where_it_is(
 ) -> None:
     seen: Counter[str] = Counter()
 
-    @settings(
-        max_examples=EXAMPLES,
-        deadline=None,
-        derandomize=not EXPLORE,
-        database=None,
-        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    )
+    @SETTINGS
     @given(deployments(hostile=True))
     def property(deployment: Deployment) -> None:
         text = deployment.text()
