@@ -124,7 +124,6 @@ class _Describer:
     todos: int = 0
     namespace: str = ""
     json_types: dict[str, str] = field(default_factory=dict)  # typename -> manifest name
-    json_locations: set[str] = field(default_factory=set)
 
     def warn(self, location: Location, message: str, part: tuple[str, str] | None = None) -> None:
         self.warnings.append(Diagnostic(location, message, WARNING))

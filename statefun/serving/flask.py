@@ -14,7 +14,6 @@ from statefun.serving import (
     DEFAULT_MAX_REQUEST_BYTES,
     DEFAULT_PATH,
     FUNCTION_NAME,
-    PathMatcher,
     HttpReply,
     serve_sync,
     too_large_reply,
@@ -48,8 +47,8 @@ def add_statefun_route(
             return _response(too_large_reply(None, max_request_bytes))
         return _response(serve_sync(handler, body))
 
-    PathMatcher(path)  # only {function.name} may be a placeholder
-    rule = path.replace(FUNCTION_NAME, "<function_name>")  # Flask's one-segment variable
+    # one path segment per function; the framework's own route syntax stays usable
+    rule = path.replace(FUNCTION_NAME, "<function_name>")
     app.add_url_rule(rule, endpoint=endpoint, view_func=serve, methods=["POST"])
 
 

@@ -51,3 +51,9 @@ def test_a_function_name_template_becomes_a_route_variable() -> None:
     client = app.test_client()
     assert client.post("/fn/greeter", data=good_request()).status_code == 200
     assert client.post("/fn/a/b", data=good_request()).status_code == 404
+
+
+def test_flask_route_syntax_in_a_path_still_works() -> None:
+    app = flask.Flask("own-syntax")
+    add_statefun_route(app, scenario_handler(), path="/tenants/<tenant>/statefun")
+    assert app.test_client().post("/tenants/a/statefun", data=good_request()).status_code == 200
