@@ -329,13 +329,19 @@ def _adopt(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
-    source = Path(args.adopt)
+    source = Path(args.adopt) if args.adopt != "-" else Path("<stdin>")
     target = Path(args.manifest) if args.manifest else None
     try:
-        data = source.read_bytes()
-        roots = [Path(p) for p in args.proto_path or []]
+        data = sys.stdin.buffer.read() if args.adopt == "-" else source.read_bytes()
+        include = list(args.proto_path or [])
+        given = list(args.paths)
+        if not include and not given:  # the project's own protos, as generation finds them
+            settings = load_settings(Path.cwd())
+            settings.check_inside_root()
+            include, given = list(settings.proto_path), list(settings.paths)
+        roots = [Path(p) for p in include]
         protos: list[Path] = []
-        for raw in [*(args.proto_path or []), *args.paths]:
+        for raw in [*include, *given]:
             path = Path(raw)
             if path.is_dir():
                 roots.append(path)

@@ -230,3 +230,21 @@ def test_a_message_missing_from_the_protos_is_said_where_it_is_used() -> None:
         "v31-shop.yaml:24:7: warning: message 'shop.AddToCart' is not in the .proto" in result.err
     )
     assert "  AddToCart:\n    json: type.googleapis.com/shop.AddToCart\n" in result.out
+
+
+def test_stdin_and_the_projects_own_protos_from_pyproject(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--adopt -`` reads module.yaml from stdin; without PATHS or -I the protos are the ones
+    [tool.statefun-codegen] names, as generation finds them."""
+    project = tmp_path / "project"
+    shutil.copytree(PROTOS, project / "protos")
+    (project / "pyproject.toml").write_text(
+        '[tool.statefun-codegen]\npaths = ["protos"]\nout = "app"\n', encoding="utf-8"
+    )
+    monkeypatch.setattr(
+        "sys.stdin", io.TextIOWrapper(io.BytesIO((MODULES / "v31-shop.yaml").read_bytes()))
+    )
+    result = run(project, "--adopt", "-", "-q")
+    assert result.code == 0 and result.err == "", result.err
+    assert result.out.split("\n", 1)[1] == (ADOPTED / "v31-shop.yaml").read_text().split("\n", 1)[1]
