@@ -354,8 +354,15 @@ def _adopt(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{raw}: not a .proto file or a directory")
         if target is not None and (target.exists() or target.is_symlink()):
             raise ConfigError(f"{target}: already exists; --adopt does not overwrite a manifest")
-    except (ConfigError, OSError) as exc:
+    except ConfigError as exc:
         print(f"statefun-codegen: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(
+            f"statefun-codegen: error: cannot read {exc.filename or source}: "
+            f"{exc.strerror or exc}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     manifest_path = target.as_posix() if target is not None else "statefun.yaml"
     try:
